@@ -1,0 +1,138 @@
+"""Walk a sequence of ledger records and name the first one that does not hold.
+
+Checks, per record and in this order: the sequence number follows the one before (a record
+removed from the middle shows as a gap); the delta is canonical and carries no personal data;
+``data_hash`` is keccak256(delta); ``previous_hash`` is the record hash before it (or the
+ledger's anchor); the claimed record hash, when the source gives one, is the recomputed one; the
+attestation proof, when the source gives one, matches ``attestation_id`` and verifies; the
+actor is authorised, when the caller says how to tell.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from chain import attest
+from chain.abc import AttestationError, LedgerDomain
+from chain.ledger.record import LedgerRecord, data_hash, ledger_anchor, parse_delta, record_hash
+from chain.ledger.schema import DeltaError, check_delta
+
+Authoriser = Callable[[LedgerRecord], str | None]
+"""Returns None if the record's actor may write it, else the reason it may not."""
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    seq: int
+    block: int
+    check: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"record {self.seq} (block {self.block}): {self.check}: {self.message}"
+
+
+@dataclass
+class LedgerReport:
+    checked: int = 0
+    head_seq: int = 0
+    head_hash: bytes = b""
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    @property
+    def first_failure(self) -> Finding | None:
+        return self.findings[0] if self.findings else None
+
+
+class LedgerWalker:
+    """Incremental verifier: feed records in order with ``check``; state survives between calls,
+    so a verification can resume from a checkpoint (``head_seq``, ``head_hash``)."""
+
+    def __init__(
+        self,
+        domain: LedgerDomain,
+        *,
+        head_seq: int = 0,
+        head_hash: bytes | None = None,
+        require_attestation: bool = False,
+        authorise: Authoriser | None = None,
+    ) -> None:
+        self.domain = domain
+        self.report = LedgerReport(head_seq=head_seq,
+                                   head_hash=head_hash if head_hash else ledger_anchor(domain))
+        self.require_attestation = require_attestation
+        self.authorise = authorise
+
+    def check(self, r: LedgerRecord) -> Finding | None:
+        finding = self._check(r)
+        self.report.checked += 1
+        if finding is not None:
+            self.report.findings.append(finding)
+        # Continue from the hash the next record should link to, so one bad record is reported
+        # once rather than again at every record after it.
+        self.report.head_seq = r.seq
+        self.report.head_hash = r.record_hash if r.record_hash is not None else record_hash(r)
+        return finding
+
+    def _check(self, r: LedgerRecord) -> Finding | None:
+        rep = self.report
+
+        def fail(check: str, message: str) -> Finding:
+            return Finding(r.seq, r.block_height, check, message)
+
+        if r.seq != rep.head_seq + 1:
+            if r.seq > rep.head_seq + 1:
+                missing = f"{rep.head_seq + 1}" + (f"..{r.seq - 1}" if r.seq > rep.head_seq + 2
+                                                   else "")
+                return fail("sequence", f"records {missing} are missing before record {r.seq}")
+            return fail("sequence", f"expected record {rep.head_seq + 1}, found {r.seq} again")
+        try:
+            delta = parse_delta(r.delta)
+            check_delta(r.event_type, delta)
+        except DeltaError as exc:
+            return fail("delta", str(exc))
+        computed_data = data_hash(r.delta)
+        if computed_data != r.data_hash:
+            return fail("data_hash", f"dataHash 0x{r.data_hash.hex()} is not keccak256(delta) "
+                                     f"0x{computed_data.hex()}: the delta or its hash was altered")
+        if r.previous_hash != rep.head_hash:
+            return fail("link", f"previousHash 0x{r.previous_hash.hex()} does not link to "
+                                f"record {rep.head_seq} (0x{rep.head_hash.hex()})")
+        computed = record_hash(r)
+        if r.record_hash is not None and r.record_hash != computed:
+            return fail("record_hash", f"recordHash 0x{r.record_hash.hex()} is not the hash of "
+                                       f"the record's fields 0x{computed.hex()}")
+        if r.attestation is None:
+            if self.require_attestation:
+                return fail("attestation", "the attestation proof is missing")
+        else:
+            if r.attestation.id != r.attestation_id:
+                return fail("attestation", "the proof does not match attestationId "
+                                           f"0x{r.attestation_id.hex()}")
+            try:
+                attest.verify(r.event(), self.domain, r.attestation)
+            except AttestationError as exc:
+                return fail("attestation", str(exc))
+        if self.authorise is not None:
+            reason = self.authorise(r)
+            if reason is not None:
+                return fail("authorisation", reason)
+        return None
+
+
+def verify_records(
+    records: Iterable[LedgerRecord],
+    domain: LedgerDomain,
+    *,
+    require_attestation: bool = False,
+    authorise: Authoriser | None = None,
+) -> LedgerReport:
+    walker = LedgerWalker(domain, require_attestation=require_attestation, authorise=authorise)
+    for r in records:
+        walker.check(r)
+    return walker.report

@@ -1,0 +1,1 @@
+"""indexer/: projects the chains and the domain events into PostgreSQL and ClickHouse."""

@@ -1,0 +1,1 @@
+"""node/: the Besu-compatible QBFT validator node (consensus, execution, store, JSON-RPC)."""

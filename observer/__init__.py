@@ -1,0 +1,1 @@
+"""observer/: the regulator's verification tooling; depends on chain/ only."""

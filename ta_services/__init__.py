@@ -1,0 +1,1 @@
+"""ta_services/: the thin transfer-agent services that submit attested events."""
