@@ -1,0 +1,246 @@
+"""Every role inside the node, in one place (after py-evm's ``eth/abc.py``).
+
+The node is four parts around these interfaces:
+
+- ``node.execution`` (with ``node.store`` and ``node.txpool``) implements ``ChainAPI``,
+  ``BlockSource`` and ``TxPoolAPI``: py-evm execution, the persistent chain, the pool;
+- ``node.consensus`` is the pure QBFT state machine; it sees blocks only through
+  ``BlockSource`` and the chain only through ``ChainAPI``;
+- ``node.p2p`` carries consensus messages and block sync between node processes;
+- ``node.rpc`` serves Besu-compatible JSON-RPC, health and metrics over ``NodeAPI``.
+
+Keep these small; a method lands here when two parts need it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from chain.qbft.block import Block
+from chain.qbft.extra_data import Vote
+from chain.qbft.genesis import Genesis
+from chain.qbft.header import BlockHeader
+
+BlockId = int | bytes
+"""A block number, or a 32-byte block hash."""
+
+
+class TxRejected(ValueError):
+    """A transaction the pool refuses; ``reason`` is Besu's wording (e.g. "Nonce too low")."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class BlockInvalid(ValueError):
+    """A block that fails validation or execution; the message names the rule it broke."""
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    address: bytes
+    topics: tuple[bytes, ...]
+    data: bytes
+    block_number: int
+    block_hash: bytes
+    tx_hash: bytes
+    tx_index: int
+    log_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    tx_hash: bytes
+    tx_index: int
+    tx_type: int
+    block_hash: bytes
+    block_number: int
+    sender: bytes
+    to: bytes | None
+    contract_address: bytes | None
+    status: int
+    cumulative_gas_used: int
+    gas_used: int
+    effective_gas_price: int
+    logs_bloom: bytes
+    logs: tuple[Log, ...]
+    revert_reason: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TxLocation:
+    tx_hash: bytes
+    raw: bytes
+    sender: bytes
+    block_hash: bytes
+    block_number: int
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    nonce: int
+    balance: int
+    code_hash: bytes
+    storage_root: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AccountProof:
+    address: bytes
+    account: Account
+    account_proof: tuple[bytes, ...]
+    storage: tuple[tuple[int, int, tuple[bytes, ...]], ...]
+    """(slot, value, proof nodes) per requested slot."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallRequest:
+    sender: bytes | None = None
+    to: bytes | None = None
+    gas: int | None = None
+    gas_price: int | None = None
+    max_fee_per_gas: int | None = None
+    max_priority_fee_per_gas: int | None = None
+    value: int = 0
+    data: bytes = b""
+    access_list: tuple[tuple[bytes, tuple[int, ...]], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    output: bytes
+    gas_used: int
+    error: str | None = None
+    """None on success; "execution reverted" (with ``output`` the revert data) or the EVM error."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    from_block: int
+    to_block: int
+    addresses: tuple[bytes, ...] = ()
+    topics: tuple[tuple[bytes, ...] | None, ...] = ()
+    """Per position: None matches anything, else any of the listed topics."""
+    block_hash: bytes | None = None
+
+
+class ChainAPI(ABC):
+    """The persistent, verified chain and its state; reads are safe from any thread."""
+
+    genesis: Genesis
+
+    @property
+    @abstractmethod
+    def head(self) -> BlockHeader: ...
+
+    @abstractmethod
+    def header(self, block: BlockId) -> BlockHeader | None: ...
+
+    @abstractmethod
+    def block(self, block: BlockId) -> Block | None:
+        """The block with the commit seals this node holds."""
+
+    @abstractmethod
+    def receipts(self, block: BlockId) -> list[Receipt] | None: ...
+
+    @abstractmethod
+    def transaction(self, tx_hash: bytes) -> TxLocation | None: ...
+
+    @abstractmethod
+    def logs(self, flt: LogFilter) -> list[Log]: ...
+
+    @abstractmethod
+    def account(self, address: bytes, block: BlockId) -> Account: ...
+
+    @abstractmethod
+    def code(self, address: bytes, block: BlockId) -> bytes: ...
+
+    @abstractmethod
+    def storage_at(self, address: bytes, slot: int, block: BlockId) -> int: ...
+
+    @abstractmethod
+    def proof(self, address: bytes, slots: Sequence[int], block: BlockId) -> AccountProof: ...
+
+    @abstractmethod
+    def call(self, request: CallRequest, block: BlockId) -> CallResult: ...
+
+    @abstractmethod
+    def estimate_gas(self, request: CallRequest, block: BlockId) -> int: ...
+
+    @abstractmethod
+    def validators_for(self, number: int) -> tuple[bytes, ...]:
+        """Sorted validators that seal block ``number`` (up to head + 1)."""
+
+    @abstractmethod
+    def on_new_head(self, callback: Callable[[Block, list[Receipt]], None]) -> None:
+        """Call ``callback`` after each block is imported and is the new head."""
+
+
+class BlockSource(ABC):
+    """What consensus asks of execution."""
+
+    @abstractmethod
+    def create_block(self, parent: BlockHeader, round: int, timestamp: int,
+                     coinbase: bytes, vote: Vote | None) -> Block:
+        """Execute pending transactions on ``parent`` into an unsealed block whose extraData
+        holds vanity, the validators after ``parent``, ``vote`` and ``round``, and no seals."""
+
+    @abstractmethod
+    def validate_block(self, block: Block) -> None:
+        """Raise BlockInvalid unless the proposed block executes to the roots it claims.
+        The result is kept, so importing the same block does not execute it again."""
+
+    @abstractmethod
+    def import_block(self, block: Block) -> None:
+        """Persist a sealed block atomically and make it the head. Raises BlockInvalid if its
+        seals do not reach a quorum of the validators after its parent."""
+
+
+@dataclass
+class PoolStats:
+    local_count: int = 0
+    remote_count: int = 0
+    max_size: int = 0
+
+
+class TxPoolAPI(ABC):
+    @abstractmethod
+    def add(self, raw: bytes, *, local: bool = True) -> bytes:
+        """Validate and queue a transaction; its hash, or TxRejected with Besu's reason."""
+
+    @abstractmethod
+    def get(self, tx_hash: bytes) -> bytes | None: ...
+
+    @abstractmethod
+    def pending_nonce(self, address: bytes) -> int: ...
+
+    @abstractmethod
+    def stats(self) -> PoolStats: ...
+
+
+@dataclass
+class PeerInfo:
+    node_id: bytes
+    name: str
+    address: str
+    validator: bytes | None = None
+
+
+@dataclass
+class NodeStatus:
+    """What RPC, health checks and metrics read about the node as a whole."""
+
+    name: str
+    role: str
+    """"validator" or "observer"."""
+    address: bytes
+    peers: list[PeerInfo] = field(default_factory=list)
+    syncing: tuple[int, int, int] | None = None
+    """(starting, current, highest) block while catching up, else None."""
+    round_changes: dict[tuple[int, int], int] = field(default_factory=dict)
+    missed_proposals: dict[bytes, int] = field(default_factory=dict)
