@@ -244,3 +244,57 @@ class NodeStatus:
     """(starting, current, highest) block while catching up, else None."""
     round_changes: dict[tuple[int, int], int] = field(default_factory=dict)
     missed_proposals: dict[bytes, int] = field(default_factory=dict)
+
+
+class VoteProposerAPI(ABC):
+    """This validator's own validator-vote proposals (``qbft_proposeValidatorVote`` and
+    friends), kept by consensus and cast in the blocks it proposes, as Besu's ``VoteProposer``."""
+
+    @abstractmethod
+    def propose(self, address: bytes, add: bool) -> None: ...
+
+    @abstractmethod
+    def discard(self, address: bytes) -> None: ...
+
+    @abstractmethod
+    def pending(self) -> dict[bytes, bool]:
+        """Subject address -> True to add it, False to drop it."""
+
+
+class DevChainAPI(ABC):
+    """Development-network controls (anvil/Hardhat style) for a single-validator network whose
+    definition enables dev mode; RPC exposes them only when the node has one."""
+
+    @abstractmethod
+    def snapshot(self) -> int:
+        """Remember the head and state; an id for ``revert``."""
+
+    @abstractmethod
+    def revert(self, snapshot_id: int) -> bool:
+        """Rewind to the snapshot (dropping it and every later one); False if it is unknown."""
+
+    @abstractmethod
+    def mine(self, blocks: int = 1, timestamp: int | None = None, interval: int = 1) -> None:
+        """Seal ``blocks`` blocks now, the first at ``timestamp`` if given, then ``interval``
+        seconds apart."""
+
+    @abstractmethod
+    def increase_time(self, seconds: int) -> int:
+        """Move the clock used for new blocks forward; the total offset so far, in seconds."""
+
+    @abstractmethod
+    def set_next_block_timestamp(self, timestamp: int) -> None:
+        """Use exactly ``timestamp`` for the next block; ValueError if it is not after the head."""
+
+
+@dataclass
+class NodeAPI:
+    """Everything the RPC server, health checks and metrics read or drive; the node process
+    builds one and hands it to ``node.rpc``. Parts a node does not have are None (an observer
+    has no pool writes to offer and no votes; dev controls exist only on dev networks)."""
+
+    chain: ChainAPI
+    status: NodeStatus
+    pool: TxPoolAPI | None = None
+    votes: VoteProposerAPI | None = None
+    dev: DevChainAPI | None = None
