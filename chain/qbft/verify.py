@@ -45,7 +45,7 @@ def verify_commit_seals(
             extra = xd.decode(header.extra_data)
         except xd.ExtraDataError as exc:
             raise HeaderError(f"block {header.number}: {exc}") from exc
-    digest = commit_seal_hash(header)
+    digest = commit_seal_hash(header, extra=extra)
     allowed = set(validators)
     committers: list[bytes] = []
     for i, seal in enumerate(extra.seals):
@@ -81,11 +81,15 @@ def verify_header(
     contract_mode: bool = False,
     now: int | None = None,
     parent_hash: bytes | None = None,
+    seals: bool = True,
 ) -> SealedBlock:
     """Check ``header`` against its parent and the validators after the parent.
 
     ``parent_hash`` spares recomputing the parent's hash when the caller already has it.
     ``now`` (unix seconds) enables Besu's rule that a timestamp is at most 1 s in the future.
+    ``seals=False`` checks a proposed block, which has no commit seals yet (Besu validates
+    proposals in ``HeaderValidationMode.LIGHT``, which leaves out the commit-seal rule); the
+    result then names no committers.
     """
     n = header.number
 
@@ -134,5 +138,5 @@ def verify_header(
     if abs(header.gas_limit - parent.gas_limit) >= max(parent.gas_limit // GAS_LIMIT_BOUND_DIVISOR,
                                                         1) and header.gas_limit != parent.gas_limit:
         raise bad(f"gasLimit {header.gas_limit} moved too far from the parent's {parent.gas_limit}")
-    committers = verify_commit_seals(header, validators, extra)
-    return SealedBlock(block_hash(header), extra, committers)
+    committers = verify_commit_seals(header, validators, extra) if seals else ()
+    return SealedBlock(block_hash(header, extra), extra, committers)
