@@ -92,7 +92,7 @@ KINDS: dict[str, Kind] = {
                   lambda v: bool(_PSEUDONYM.match(v))),
         _str_kind("decimal", "a decimal string without exponent, '+' or trailing zeros, e.g. '100.5'",
                   lambda v: bool(_DECIMAL.match(v)) and v != "-0"),
-        _str_kind("isin", "an ISIN with a valid check digit, e.g. LU0000000018",
+        _str_kind("isin", "an ISIN with a valid check digit, e.g. US0378331005",
                   _check_isin),
         _str_kind("currency", "an ISO 4217 code, e.g. EUR", lambda v: bool(re.match(r"^[A-Z]{3}$", v))),
         _str_kind("country", "an ISO 3166-1 alpha-2 code, e.g. LU",
@@ -280,13 +280,13 @@ def check_delta(event_type: str, delta: Mapping[str, object]) -> None:
                 f"{event_type} delta has unknown field {name!r}; allowed: "
                 + ", ".join(sorted(schema.fields))
             )
-        if not spec.accepts(value):
-            raise DeltaError(f"{event_type}.{name} = {value!r}: expected {spec.hint()}")
         if isinstance(value, str) and (_EMAIL.search(value) or _IBAN.search(value)):
             raise PersonalDataError(
                 f"{event_type}.{name} looks like an e-mail address or IBAN; personal data "
                 "must not go on chain"
             )
+        if not spec.accepts(value):
+            raise DeltaError(f"{event_type}.{name} = {value!r}: expected {spec.hint()}")
     missing = [n for n, f in schema.fields.items() if f.required and n not in delta]
     if missing:
         raise DeltaError(f"{event_type} delta lacks required fields: {', '.join(missing)}")

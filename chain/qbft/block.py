@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import rlp
-from rlp.exceptions import DecodingError
-
+from chain import fastrlp
 from chain.qbft.hashing import block_hash
 from chain.qbft.header import BlockHeader, HeaderError
 
@@ -35,7 +33,7 @@ def tx_item(raw_tx: bytes) -> bytes:
     """How a transaction sits inside a block body: legacy as its list, typed as a string."""
     if not raw_tx:
         raise ValueError("empty transaction")
-    return raw_tx if raw_tx[0] >= 0xC0 else bytes(rlp.encode(raw_tx))
+    return raw_tx if raw_tx[0] >= 0xC0 else fastrlp.encode(raw_tx)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +59,8 @@ class Block:
     @classmethod
     def decode(cls, data: bytes) -> Block:
         try:
-            items = rlp.decode(data, strict=True)
-        except DecodingError as exc:
+            items = fastrlp.decode(data)
+        except fastrlp.RLPError as exc:
             raise HeaderError(f"block is not valid RLP: {exc}") from exc
         if not isinstance(items, list) or len(items) not in (3, 4):
             raise HeaderError("block RLP must be [header, transactions, ommers(, withdrawals)]")
@@ -71,10 +69,10 @@ class Block:
             raise HeaderError("block transactions and ommers must be lists")
         if items[2]:
             raise HeaderError("QBFT blocks carry no ommers")
-        txs = tuple(bytes(rlp.encode(t)) if isinstance(t, list) else bytes(t) for t in items[1])
+        txs = tuple(fastrlp.encode(t) if isinstance(t, list) else bytes(t) for t in items[1])
         withdrawals: tuple[bytes, ...] | None = None
         if len(items) == 4:
             if not isinstance(items[3], list):
                 raise HeaderError("block withdrawals must be a list")
-            withdrawals = tuple(bytes(rlp.encode(w)) for w in items[3])
+            withdrawals = tuple(fastrlp.encode(w) for w in items[3])
         return cls(header, txs, withdrawals)

@@ -12,9 +12,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, replace
 
-import rlp
-from rlp.exceptions import DecodingError
-
+from chain import fastrlp
 from chain.qbft.seals import SealError, check_seal_format
 
 VANITY_LENGTH = 32
@@ -86,7 +84,7 @@ def encode(extra: ExtraData, encoding: Encoding = Encoding.ALL) -> bytes:
         round_item, seals = _scalar(extra.round), []
     else:
         round_item, seals = _scalar(extra.round), list(extra.seals)
-    return bytes(rlp.encode([extra.vanity, list(extra.validators), vote, round_item, seals]))
+    return fastrlp.encode([extra.vanity, list(extra.validators), vote, round_item, seals])
 
 
 def encode_genesis(validators: list[bytes] | tuple[bytes, ...]) -> bytes:
@@ -98,8 +96,8 @@ def decode(raw: bytes) -> ExtraData:
     if not raw:
         raise ExtraDataError("extraData is empty: a QBFT header needs the RLP list of BFT fields")
     try:
-        items = rlp.decode(raw, strict=True)
-    except DecodingError as exc:
+        items = fastrlp.decode(raw)
+    except fastrlp.RLPError as exc:
         raise ExtraDataError(f"extraData is not valid RLP: {exc}") from exc
     if not isinstance(items, list):
         raise ExtraDataError("extraData is an RLP string, expected a list")

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-import rlp
 from eth_hash.auto import keccak
-from rlp.exceptions import DecodingError
+
+from chain import fastrlp
 
 EMPTY_OMMERS_HASH = bytes.fromhex("1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347")
 EMPTY_TRIE_ROOT = bytes.fromhex("56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421")
@@ -77,7 +77,7 @@ class BlockHeader:
         return items
 
     def encode(self) -> bytes:
-        return bytes(rlp.encode(self.rlp_fields()))
+        return fastrlp.encode(self.rlp_fields())
 
     def raw_hash(self) -> bytes:
         """keccak256 of the header exactly as it stands (the genesis block hash rule)."""
@@ -86,8 +86,8 @@ class BlockHeader:
     @classmethod
     def decode(cls, data: bytes) -> BlockHeader:
         try:
-            items = rlp.decode(data, strict=True)
-        except DecodingError as exc:
+            items = fastrlp.decode(data)
+        except fastrlp.RLPError as exc:
             raise HeaderError(f"header is not valid RLP: {exc}") from exc
         return cls.from_rlp_fields(items)
 

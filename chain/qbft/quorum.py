@@ -27,5 +27,5 @@ def vote_threshold(n: int) -> int:
 
 
 def max_faulty(n: int) -> int:
-    """f: how many validators may fail while the rest still reach quorum."""
-    return n - quorum(n)
+    """f = floor((n - 1) / 3): Byzantine validators the network tolerates, safe and live."""
+    return 0 if n <= 0 else (n - 1) // 3

@@ -14,7 +14,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from chain.qbft import extra_data as xd
-from chain.qbft.hashing import block_hash, commit_seal_hash
+from chain.qbft.hashing import block_and_seal_hashes, block_hash, commit_seal_hash
 from chain.qbft.header import BFT_MIX_HASH, BlockHeader, HeaderError
 from chain.qbft.quorum import quorum
 from chain.qbft.seals import SealError, recover
@@ -37,7 +37,8 @@ def _addr(a: bytes) -> str:
 
 
 def verify_commit_seals(
-    header: BlockHeader, validators: Collection[bytes], extra: xd.ExtraData | None = None
+    header: BlockHeader, validators: Collection[bytes], extra: xd.ExtraData | None = None,
+    digest: bytes | None = None,
 ) -> tuple[bytes, ...]:
     """Committers recovered from the seals; HeaderError naming the first problem otherwise."""
     if extra is None:
@@ -45,7 +46,8 @@ def verify_commit_seals(
             extra = xd.decode(header.extra_data)
         except xd.ExtraDataError as exc:
             raise HeaderError(f"block {header.number}: {exc}") from exc
-    digest = commit_seal_hash(header, extra=extra)
+    if digest is None:
+        digest = commit_seal_hash(header, extra=extra)
     allowed = set(validators)
     committers: list[bytes] = []
     for i, seal in enumerate(extra.seals):
@@ -138,5 +140,6 @@ def verify_header(
     if abs(header.gas_limit - parent.gas_limit) >= max(parent.gas_limit // GAS_LIMIT_BOUND_DIVISOR,
                                                         1) and header.gas_limit != parent.gas_limit:
         raise bad(f"gasLimit {header.gas_limit} moved too far from the parent's {parent.gas_limit}")
-    committers = verify_commit_seals(header, validators, extra) if seals else ()
-    return SealedBlock(block_hash(header, extra), extra, committers)
+    own_hash, seal_hash = block_and_seal_hashes(header, extra)
+    committers = verify_commit_seals(header, validators, extra, seal_hash) if seals else ()
+    return SealedBlock(own_hash, extra, committers)

@@ -1,0 +1,204 @@
+"""The ledger record: canonical delta, personal-data guard, hash chain and its verifier."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chain.abc import AttestedEvent, LedgerDomain
+from chain.attest import Eip712Scheme
+from chain.attest.keys import LocalSigner
+from chain.ledger import (
+    DeltaError,
+    LedgerRecord,
+    PersonalDataError,
+    build_record,
+    canonical_delta,
+    data_hash,
+    ledger_anchor,
+    parse_delta,
+    verify_records,
+)
+from chain.ledger.schema import isin_check_digit
+
+ACTOR = LocalSigner((21).to_bytes(32, "big"))
+INTRUDER = LocalSigner((22).to_bytes(32, "big"))
+DOMAIN = LedgerDomain(2026, b"\x77" * 20)
+ISIN = "LU000000000" + isin_check_digit("LU000000000")
+INVESTOR = "inv_0123456789abcdef"
+
+
+def _order(n: int) -> dict[str, object]:
+    return {"order": f"ORD-{n}", "investor": INVESTOR, "isin": ISIN, "side": "subscription",
+            "amount": f"{1000 + n}.5", "currency": "EUR", "dealing_date": "2026-11-25",
+            "channel": "rest"}
+
+
+def _ledger(n: int, signer: LocalSigner = ACTOR) -> list[LedgerRecord]:
+    records, previous = [], ledger_anchor(DOMAIN)
+    for seq in range(1, n + 1):
+        delta = canonical_delta("ORDER_PLACED", _order(seq))
+        att = Eip712Scheme().attest(AttestedEvent(signer.address, "ORDER_PLACED", data_hash(delta), seq),
+                                    DOMAIN, [signer])
+        r = build_record(seq=seq, actor=signer.address, event_type="ORDER_PLACED", delta=delta,
+                         nonce=seq, attestation=att, previous_hash=previous,
+                         timestamp=1_764_000_000 + seq, block_height=10 + seq)
+        records.append(r)
+        previous = r.record_hash
+    return records
+
+
+def test_delta_encoding_is_rfc8785_canonical_and_order_independent():
+    a = canonical_delta("NAV_PUBLISHED", {"nav": "101.25", "isin": ISIN, "currency": "EUR",
+                                          "nav_date": "2026-11-24"})
+    b = canonical_delta("NAV_PUBLISHED", {"nav_date": "2026-11-24", "currency": "EUR", "isin": ISIN,
+                                          "nav": "101.25"})
+    assert a == b == (b'{"currency":"EUR","isin":"' + ISIN.encode() +
+                      b'","nav":"101.25","nav_date":"2026-11-24"}')
+    assert parse_delta(a)["nav"] == "101.25"
+
+
+def test_non_canonical_delta_bytes_are_refused():
+    with pytest.raises(DeltaError, match="canonical"):
+        parse_delta(b'{"b": "1", "a": "2"}')
+
+
+@pytest.mark.parametrize("field", ["name", "email", "tax_id", "date_of_birth", "iban", "Name"])
+def test_personal_fields_never_reach_the_chain(field):
+    delta = {"investor": INVESTOR, "country": "LU", "category": "retail", field: "x"}
+    with pytest.raises(PersonalDataError, match="personal"):
+        canonical_delta("INVESTOR_ONBOARDED", delta)
+
+
+def test_personal_data_hidden_in_a_reference_is_caught():
+    with pytest.raises(PersonalDataError, match="e-mail|IBAN"):
+        canonical_delta("ORDER_CANCELLED", {"order": "ORD-1", "reason": "jane.doe@example.com"})
+    with pytest.raises(PersonalDataError):
+        canonical_delta("ORDER_CANCELLED", {"order": "ORD-1", "reason": "LU280019400644750000"})
+
+
+@pytest.mark.parametrize(
+    ("patch", "reason"),
+    [
+        ({"amount": "1000.50"}, "trailing zeros"),
+        ({"amount": 1000.5}, "decimal string"),
+        ({"isin": "LU0000000000"}, "check digit"),
+        ({"dealing_date": "2026-13-01"}, "ISO date"),
+        ({"side": "buy"}, "one of"),
+        ({"surprise": "x"}, "unknown field"),
+    ],
+)
+def test_deltas_off_schema_are_refused_with_a_hint(patch, reason):
+    with pytest.raises(DeltaError, match=reason):
+        canonical_delta("ORDER_PLACED", {**_order(1), **patch})
+
+
+def test_missing_required_field_and_unknown_event_type():
+    order = _order(1)
+    del order["isin"]
+    with pytest.raises(DeltaError, match="lacks required fields: isin"):
+        canonical_delta("ORDER_PLACED", order)
+    with pytest.raises(DeltaError, match="unknown event type"):
+        canonical_delta("ORDER_TELEPORTED", {})
+
+
+def test_a_clean_ledger_verifies_from_the_anchor():
+    records = _ledger(5)
+    assert records[0].previous_hash == ledger_anchor(DOMAIN)
+    report = verify_records(records, DOMAIN, require_attestation=True)
+    assert report.ok and report.checked == 5 and report.head_hash == records[-1].record_hash
+
+
+def test_changed_delta_is_named_at_its_sequence_number():
+    records = _ledger(5)
+    records[2] = replace(records[2], delta=records[2].delta.replace(b"EUR", b"USD"))
+    report = verify_records(records, DOMAIN)
+    assert (report.first_failure.seq, report.first_failure.check) == (3, "data_hash")
+    assert len(report.findings) == 1
+
+
+def test_changed_delta_with_matching_data_hash_breaks_the_record_hash():
+    records = _ledger(4)
+    delta = records[1].delta.replace(b"EUR", b"USD")
+    records[1] = replace(records[1], delta=delta, data_hash=data_hash(delta))
+    f = verify_records(records, DOMAIN).first_failure
+    assert (f.seq, f.check) == (2, "record_hash")
+
+
+def test_changed_delta_rehashed_all_the_way_down_still_fails_the_attestation():
+    records = _ledger(4)
+    delta = records[1].delta.replace(b"EUR", b"USD")
+    forged = [records[0]]
+    previous = records[0].record_hash
+    for r in records[1:]:
+        d = delta if r.seq == 2 else r.delta
+        nr = replace(r, delta=d, data_hash=data_hash(d), previous_hash=previous, record_hash=None).sealed()
+        forged.append(nr)
+        previous = nr.record_hash
+    f = verify_records(forged, DOMAIN).first_failure
+    assert (f.seq, f.check) == (2, "attestation")
+
+
+def test_removed_record_from_the_middle_is_a_sequence_gap():
+    records = _ledger(5)
+    del records[2]
+    f = verify_records(records, DOMAIN).first_failure
+    assert (f.seq, f.check) == (4, "sequence") and "3 are missing" in f.message
+
+
+def test_broken_link_is_named():
+    records = _ledger(3)
+    records[2] = replace(records[2], previous_hash=b"\x00" * 32, record_hash=None).sealed()
+    f = verify_records(records, DOMAIN).first_failure
+    assert (f.seq, f.check) == (3, "link")
+
+
+def test_forged_attestation_is_named():
+    records = _ledger(3)
+    forged = _ledger(3, signer=INTRUDER)[1].attestation
+    records[1] = replace(records[1], attestation=forged)
+    f = verify_records(records, DOMAIN).first_failure
+    assert (f.seq, f.check) == (2, "attestation")
+
+
+def test_ledger_of_another_contract_does_not_link():
+    records = _ledger(2)
+    f = verify_records(records, LedgerDomain(2026, b"\x78" * 20)).first_failure
+    assert (f.seq, f.check) == (1, "link")
+
+
+def test_unauthorised_actor_is_named_when_the_caller_knows_the_attesters():
+    records = _ledger(2)
+    report = verify_records(records, DOMAIN,
+                            authorise=lambda r: None if r.seq == 1 else "actor lost ATTESTER_ROLE")
+    assert (report.first_failure.seq, report.first_failure.check) == (2, "authorisation")
+
+
+def test_json_round_trip_keeps_every_field():
+    r = _ledger(1)[0]
+    assert LedgerRecord.from_json(r.to_json()) == r
+    assert LedgerRecord.from_json(r.to_json()).attestation == r.attestation
+
+
+FIELDS = ["seq", "actor", "event_type", "delta", "nonce", "attestation_id", "data_hash",
+          "previous_hash", "timestamp", "block_height"]
+
+
+@given(st.sampled_from(FIELDS), st.integers(0, 3), st.data())
+@settings(max_examples=120, deadline=None)
+def test_any_altered_field_breaks_the_recomputed_chain(field, index, data):
+    records = _ledger(4)
+    r = records[index]
+    value = getattr(r, field)
+    if isinstance(value, int):
+        new = value + data.draw(st.integers(1, 1000))
+    elif isinstance(value, str):
+        new = "ORDER_CANCELLED"
+    else:
+        pos = data.draw(st.integers(0, len(value) - 1))
+        new = value[:pos] + bytes([value[pos] ^ data.draw(st.integers(1, 255))]) + value[pos + 1:]
+    records[index] = replace(r, **{field: new})
+    assert not verify_records(records, DOMAIN).ok
