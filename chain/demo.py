@@ -163,5 +163,7 @@ def run(records: int = 8, out: Path | None = None) -> int:
     target.mkdir(parents=True, exist_ok=True)
     (target / "genesis.json").write_text(json.dumps(genesis_json, indent=2) + "\n")
     (target / "records.json").write_text(json.dumps([r.to_json() for r in ledger], indent=2) + "\n")
-    console.print(f"wrote {target}/genesis.json and {target}/records.json")
+    console.print(f"wrote {target}/genesis.json and {target}/records.json; check them yourself:")
+    console.print(f"  smartta-observer check-records {target}/records.json --chain-id "
+                  f"{domain.chain_id} --ledger 0x{domain.ledger_address.hex()}", soft_wrap=True)
     return 0 if report.ok and not bad.ok else 1
