@@ -22,6 +22,7 @@ from chain.qbft.block import Block
 from chain.qbft.extra_data import Vote
 from chain.qbft.genesis import Genesis
 from chain.qbft.header import BlockHeader
+from chain.qbft.votes import VoteTally
 
 BlockId = int | bytes
 """A block number, or a 32-byte block hash."""
@@ -199,6 +200,19 @@ class BlockSource(ABC):
     def import_block(self, block: Block) -> None:
         """Persist a sealed block atomically and make it the head. Raises BlockInvalid if its
         seals do not reach a quorum of the validators after its parent."""
+
+
+class ValidatorView(ABC):
+    """What consensus reads about validator sets, as Besu's ``ValidatorProvider``: the set that
+    seals the child of a block, and (block-header mode) the votes outstanding after it."""
+
+    @abstractmethod
+    def validators_after(self, header: BlockHeader) -> tuple[bytes, ...]:
+        """Sorted validators that seal block ``header.number + 1``."""
+
+    @abstractmethod
+    def votes_after(self, header: BlockHeader) -> VoteTally | None:
+        """The vote tally after ``header``; None where votes do not apply (contract mode)."""
 
 
 @dataclass
