@@ -19,6 +19,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from chain.qbft.extra_data import ExtraData, Vote
 from chain.qbft.quorum import vote_threshold
@@ -151,3 +152,44 @@ class ValidatorHistory:
 
     def validators_after(self, number: int) -> tuple[bytes, ...]:
         return self.validators_for(number + 1)
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything needed to go on from ``head`` later (a verifier's checkpoint)."""
+
+        def hexes(addrs: Iterable[bytes]) -> list[str]:
+            return ["0x" + a.hex() for a in sorted(addrs)]
+
+        tally = self.tally
+        return {
+            "head": self.head,
+            "changes": [{"block": c.block, "validators": hexes(c.validators),
+                         "added": hexes(c.added), "removed": hexes(c.removed)}
+                        for c in self.changes],
+            "tally": None if tally is None else {
+                "validators": hexes(tally.validators),
+                "add": {"0x" + s.hex(): hexes(c) for s, c in sorted(tally.add_votes.items()) if c},
+                "drop": {"0x" + s.hex(): hexes(c) for s, c in sorted(tally.drop_votes.items()) if c},
+            },
+        }
+
+    @classmethod
+    def from_json(cls, epoch: EpochSchedule, overrides: Mapping[int, Iterable[bytes]] | None,
+                  data: Mapping[str, Any]) -> ValidatorHistory:
+        def addrs(items: Iterable[str]) -> tuple[bytes, ...]:
+            return tuple(bytes.fromhex(a.removeprefix("0x")) for a in items)
+
+        history = cls(epoch, overrides)
+        history.head = int(data["head"])
+        for c in data["changes"]:
+            change = SetChange(int(c["block"]), addrs(c["validators"]), addrs(c["added"]),
+                               addrs(c["removed"]))
+            history.changes.append(change)
+            history._change_blocks.append(change.block)
+        t = data.get("tally")
+        if t is not None:
+            history.tally = VoteTally(
+                set(addrs(t["validators"])),
+                {addrs([s])[0]: set(addrs(c)) for s, c in t["add"].items()},
+                {addrs([s])[0]: set(addrs(c)) for s, c in t["drop"].items()},
+            )
+        return history
