@@ -34,7 +34,10 @@ EVENT_TYPEHASH = bytes(keccak(EVENT_TYPE.encode()))
 
 def event_type_bytes32(event_type: str) -> bytes:
     """An event type as Solidity's ``bytes32("ORDER_PLACED")``: ASCII, right-padded with zeros."""
-    raw = event_type.encode("ascii", errors="strict")
+    try:
+        raw = event_type.encode("ascii", errors="strict")
+    except UnicodeEncodeError:
+        raw = b""
     if not 1 <= len(raw) <= 32:
         raise AttestationError(f"event type {event_type!r} must be 1 to 32 ASCII characters")
     return raw.ljust(32, b"\x00")
