@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import rlp
 from coincurve import PublicKey
 from eth_hash.auto import keccak
-from rlp.exceptions import DecodingError
 
+from chain import fastrlp
 from chain.qbft.seals import check_seal_format, public_key_to_address
 
 
@@ -76,13 +75,18 @@ class Tx:
         return min(self.max_fee_per_gas, base_fee + self.max_priority_fee_per_gas)
 
     def signing_hash(self) -> bytes:
-        fields = rlp.decode(self.raw if self.type == 0 else self.raw[1:])
+        # The signed payload is the transaction's own RLP minus its last three items (the
+        # signature), re-wrapped; EIP-155 legacy transactions append [chainId, 0, 0].
+        payload = self.raw if self.type == 0 else self.raw[1:]
+        first = payload[0]
+        body = payload[1 if first < 0xF8 else 1 + first - 0xF7:]
+        signature = len(fastrlp.encode(self.v)) + len(fastrlp.encode(self.r)) + len(fastrlp.encode(self.s))
+        unsigned = body[:-signature]
         if self.type == 0:
-            unsigned = fields[:6]
             if self.chain_id is not None:
-                unsigned = [*unsigned, _scalar(self.chain_id), b"", b""]
-            return bytes(keccak(rlp.encode(unsigned)))
-        return bytes(keccak(bytes([self.type]) + rlp.encode(fields[:-3])))
+                unsigned += fastrlp.encode(self.chain_id) + b"\x80\x80"
+            return bytes(keccak(fastrlp.encode_list_payload(unsigned)))
+        return bytes(keccak(bytes([self.type]) + fastrlp.encode_list_payload(unsigned)))
 
     def public_key(self) -> bytes:
         """Recover the signer's 64-byte public key (about 60 µs with coincurve)."""
@@ -96,10 +100,6 @@ class Tx:
 
     def sender(self) -> bytes:
         return public_key_to_address(self.public_key())
-
-
-def _scalar(value: int) -> bytes:
-    return b"" if value == 0 else value.to_bytes((value.bit_length() + 7) // 8, "big")
 
 
 def _int(item: object, name: str) -> int:
@@ -176,8 +176,8 @@ def decode(raw: bytes) -> Tx:
     else:
         raise TxDecodeError("transaction is neither an RLP list nor a typed envelope")
     try:
-        f = rlp.decode(payload, strict=True)
-    except DecodingError as exc:
+        f = fastrlp.decode(payload)
+    except fastrlp.RLPError as exc:
         raise TxDecodeError(f"transaction is not valid RLP: {exc}") from exc
     if not isinstance(f, list):
         raise TxDecodeError("transaction RLP is a string, expected a list")
