@@ -1,26 +1,232 @@
 """``smartta-observer``: verification for regulators and auditors, from the genesis alone.
 
-Installed by the base distribution (no npm, no database, no extras). This first command checks a
-ledger records file offline; chain verification against a node comes with the observer issue.
+Installed by the base distribution (no npm, no database, no extras). It reads any node over
+standard JSON-RPC and trusts none of it: every block, seal and record is checked against the
+genesis file the user gives.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
 
 from chain.abc import LedgerDomain
 from chain.ledger import LedgerRecord, verify_records
+from chain.qbft.genesis import Genesis, GenesisError
+from observer.abc import ChainSource, SourceError
+from observer.checkpoint import CheckpointError, CheckpointStore
+from observer.rpc import RpcSource
+from observer.verify import Report, Verifier
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNREADABLE = 3
+EXIT_EQUIVOCATION = 4
+
+EXIT_CODES = """\b
+Exit codes:
+  0  every block (and record) asked for verifies
+  1  verification failed: the report names the first failure (block, record, check, reason)
+  2  bad usage or unreadable input (genesis file, options)
+  3  a node could not be read (unreachable, error answers, too few blocks) or the checkpoint
+     cannot be trusted; nothing wrong was found in what was checked
+  4  equivocation: two different blocks at one height, each with a quorum of valid seals;
+     the evidence (both headers and their seals) is written to --evidence
+"""
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="smartta-ledger", prog_name="smartta-observer")
 def main() -> None:
-    """Verify a SMART-TA ledger yourself: hash chain, attestations, seals."""
+    """Verify a SMART-TA ledger yourself: seals, validator sets, hash chain, attestations."""
+
+
+def _load_genesis(path: Path) -> Genesis:
+    try:
+        return Genesis.load(path)
+    except GenesisError as exc:
+        raise click.ClickException(f"{exc}") from None
+
+
+def _sources(urls: tuple[str, ...]) -> list[ChainSource]:
+    try:
+        return [RpcSource(u) for u in urls]
+    except SourceError as exc:
+        raise click.BadParameter(str(exc), param_hint="--rpc") from None
+
+
+class _Bar:
+    """A rich progress bar on stderr: blocks, seals and records per second."""
+
+    def __init__(self, console: Console, enabled: bool) -> None:
+        self.started = time.perf_counter()
+        self.progress = Progress(
+            SpinnerColumn(), TextColumn("[bold]verifying"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("blocks"), TextColumn("{task.fields[rates]}"), TimeElapsedColumn(),
+            TextColumn("eta"), TimeRemainingColumn(), console=console, disable=not enabled,
+            transient=False)
+        self.task = self.progress.add_task("verify", total=None, rates="")
+
+    def __enter__(self) -> _Bar:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, done: int, total: int, report: Report) -> None:
+        elapsed = max(time.perf_counter() - self.started, 1e-6)
+        rates = (f"{report.blocks / elapsed:,.0f} blocks/s · {report.seals / elapsed:,.0f} seals/s"
+                 f" · {report.records:,} records")
+        self.progress.update(self.task, completed=done, total=total, rates=rates)
+
+
+def render(report: Report, console: Console) -> None:
+    table = Table(title="verification", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("genesis", f"0x{report.genesis_hash.hex()} (chain id {report.chain_id})")
+    table.add_row("nodes", ", ".join(report.sources))
+    if report.resumed_from is not None:
+        table.add_row("resumed", f"from block {report.resumed_from[0]}, verified "
+                                 f"{report.resumed_from[1]} (this installation's checkpoint)")
+    if report.unsealed_prefix is not None:
+        a, b = report.unsealed_prefix
+        table.add_row("[yellow]not sealed-checked[/yellow]",
+                      f"blocks {a}..{b} were linked and their votes tallied, but their seals were "
+                      "not checked (--from); run without --from to check them")
+    if report.last >= report.first:
+        table.add_row("blocks", f"{report.first}..{report.last}: {report.blocks:,} verified, "
+                                f"{report.seals:,} commit seals")
+    else:
+        table.add_row("blocks", "none new")
+    table.add_row("records", f"{report.records:,} verified")
+    if report.head_hash:
+        table.add_row("head", f"0x{report.head_hash.hex()}")
+    if report.seconds and report.blocks:
+        table.add_row("speed", f"{report.blocks / report.seconds:,.0f} blocks/s, "
+                               f"{report.seals / report.seconds:,.0f} seals/s "
+                               f"({report.seconds:.1f} s)")
+    changes = report.set_changes[1:]
+    if changes:
+        table.add_row("validator set", "; ".join(
+            f"block {c['block']}: +{len(c['added'])} -{len(c['removed'])} -> {len(c['validators'])}"
+            for c in changes[-5:]))
+    console.print(table)
+    for e in report.evidence:
+        console.print(f"[bold red]EQUIVOCATION[/bold red] at block {e.height}: "
+                      f"{e.first[0]} has 0x{e.first[2].hash.hex()}, {e.second[0]} has "
+                      f"0x{e.second[2].hash.hex()}; both carry a quorum of valid seals")
+    if report.failure is not None:
+        f = report.failure
+        console.print(f"[bold red]FAILED[/bold red] {f}" + (f"  [dim](from {f.source})[/dim]"
+                                                             if f.source else ""))
+    elif report.ok:
+        console.print("[bold green]OK[/bold green] every block verifies"
+                      + (" and every record" if report.records else ""))
+
+
+def _exit_code(report: Report) -> int:
+    if report.evidence:
+        return EXIT_EQUIVOCATION
+    return EXIT_OK if report.failure is None else EXIT_FAILED
+
+
+@main.command(epilog=EXIT_CODES)
+@click.option("--rpc", "urls", multiple=True, required=True, metavar="URL",
+              help="JSON-RPC endpoint of a node (ours, an observer node, Besu). Give it several "
+                   "times to compare nodes: blocks are verified from the first, and every other "
+                   "node's block hash at each height is compared with it.")
+@click.option("--genesis", "genesis_path", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The network's genesis.json: the only thing trusted.")
+@click.option("--from", "from_block", type=click.IntRange(min=1), default=None,
+              help="First block to verify. Without a checkpoint before it, the blocks before it "
+                   "are linked and tallied but their seals are not checked (said in the report).")
+@click.option("--to", "to_block", type=click.IntRange(min=0), default=None,
+              help="Last block to verify (default: the node's head).")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes recovering seals (default: one per core).")
+@click.option("--checkpoint", "checkpoint_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Checkpoint file (default: one per genesis in --state-dir).")
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where checkpoints and their key live (default ~/.local/state/smartta-observer).")
+@click.option("--restart", is_flag=True, help="Ignore any checkpoint: verify from the genesis.")
+@click.option("--no-checkpoint", is_flag=True, help="Neither read nor write a checkpoint.")
+@click.option("--evidence", "evidence_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("evidence"), show_default=True,
+              help="Where equivocation evidence is written.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Also write the report as JSON to this file.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def verify(urls: tuple[str, ...], genesis_path: Path, from_block: int | None,
+           to_block: int | None, jobs: int | None, checkpoint_path: Path | None,
+           state_dir: Path | None, restart: bool, no_checkpoint: bool, evidence_dir: Path,
+           report_path: Path | None, quiet: bool) -> None:
+    """Verify every block: the genesis, parent links, the validator set evolving only by
+    valid votes from the genesis set, a quorum of distinct valid commit seals from that set,
+    extraData well formed. Resumable: a checkpoint signed by this installation records the
+    last verified block, and is used only if the node still serves that very block."""
+    console = Console(stderr=True)
+    genesis = _load_genesis(genesis_path)
+    store = None
+    if not no_checkpoint:
+        store = CheckpointStore.for_genesis(genesis.hash, state_dir, checkpoint_path)
+        if restart:
+            store.remove()
+    verifier = _verifier(genesis, urls, store, jobs)
+    with _Bar(console, not quiet and console.is_terminal) as bar:
+        verifier.progress = bar
+        report = _advance(verifier, to_block, from_block)
+    verifier.close()
+    report.set_changes = verifier.set_changes()
+    _finish(report, console, evidence_dir, report_path)
+    sys.exit(_exit_code(report))
+
+
+def _verifier(genesis: Genesis, urls: tuple[str, ...], store: CheckpointStore | None,
+              jobs: int | None) -> Verifier:
+    try:
+        return Verifier(genesis, _sources(urls), store=store, jobs=jobs)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _advance(verifier: Verifier, to_block: int | None, from_block: int | None = None) -> Report:
+    try:
+        return verifier.advance(to_block, from_block)
+    except (SourceError, CheckpointError) as exc:
+        verifier.close()
+        Console(stderr=True).print(f"[bold red]cannot verify[/bold red]: {exc}")
+        sys.exit(EXIT_UNREADABLE)
+
+
+def _finish(report: Report, console: Console, evidence_dir: Path, report_path: Path | None) -> None:
+    render(report, console)
+    for e in report.evidence:
+        evidence_dir.mkdir(parents=True, exist_ok=True)
+        path = evidence_dir / f"equivocation-{e.height}.json"
+        path.write_text(json.dumps(e.to_json(), indent=2) + "\n")
+        console.print(f"evidence written to {path}")
+    if report_path is not None:
+        report_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
 
 
 @main.command("check-records")
@@ -35,7 +241,7 @@ def check_records(records_file: Path, chain_id: int, ledger_address: str,
     """Walk a JSON array of ledger records (as exported) and name the first one that fails."""
     console = Console()
     try:
-        raw = json.loads(records_file.read_text())
+        raw: Any = json.loads(records_file.read_text())
         records = [LedgerRecord.from_json(r) for r in raw]
         address = bytes.fromhex(ledger_address.removeprefix("0x"))
     except (ValueError, KeyError, TypeError) as exc:
