@@ -140,7 +140,7 @@ class _InlineExecutor(Executor):
         return future
 
 
-def _warm() -> int:
+def _warm(_: int) -> int:
     return os.getpid()
 
 
@@ -278,7 +278,7 @@ class Verifier:
             end = head if to_block is None else to_block
             if end > head:
                 raise SourceError(f"{self.sources[0].name} has blocks up to {head}, not up to {end}")
-            if report.blocks == 0 and report.unsealed_prefix is None:
+            if report.blocks == 0:
                 report.first = start
             if end >= start:
                 self._run(start, end, seals=True)

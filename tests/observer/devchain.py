@@ -103,7 +103,8 @@ class ChainBuilder:
 
     def add(self, *, vote: xd.Vote | None = None, body: BodyMaker | None = None,
             round: int = 0, signers: Sequence[bytes] | None = None,
-            validators: Sequence[bytes] | None = None) -> Block:
+            validators: Sequence[bytes] | None = None, salt: bytes = b"") -> Block:
+        """The next block; ``salt`` changes its state root (a fork of the same height)."""
         parent = self.blocks[-1].header
         number = parent.number + 1
         expected = self.history.validators_for(number)
@@ -117,7 +118,7 @@ class ChainBuilder:
         extra = xd.ExtraData(bytes(32), listed, vote, round, ())
         header = BlockHeader(
             parent_hash=block_hash(parent), ommers_hash=EMPTY_OMMERS_HASH, coinbase=proposer,
-            state_root=bytes(keccak(b"state %d" % number)),
+            state_root=bytes(keccak(b"state %d" % number + salt)),
             transactions_root=proofs.trie_root([bytes.fromhex(t["raw"][2:]) for t in txs]),
             receipts_root=proofs.trie_root([proofs.encode_receipt(r) for r in receipts]),
             logs_bloom=bloom, difficulty=1, number=number, gas_limit=parent.gas_limit,
