@@ -202,3 +202,28 @@ def test_any_altered_field_breaks_the_recomputed_chain(field, index, data):
         new = value[:pos] + bytes([value[pos] ^ data.draw(st.integers(1, 255))]) + value[pos + 1:]
     records[index] = replace(r, **{field: new})
     assert not verify_records(records, DOMAIN).ok
+
+
+u64 = st.integers(0, 2**64 - 1)
+
+
+@given(seq=u64, actor=st.binary(min_size=20, max_size=20), nonce=u64, timestamp=u64, height=u64,
+       hashes=st.lists(st.binary(min_size=32, max_size=32), min_size=3, max_size=3),
+       event_type=st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1,
+                          max_size=32))
+@settings(max_examples=200, deadline=None)
+def test_record_hash_by_hand_equals_the_abi_encoding(seq, actor, nonce, timestamp, height, hashes,
+                                                      event_type):
+    from eth_abi.abi import encode as abi_encode
+    from eth_hash.auto import keccak
+
+    from chain.attest.eip712 import event_type_bytes32
+    from chain.ledger.record import _RECORD_ABI, RECORD_TYPEHASH, record_hash
+
+    r = LedgerRecord(seq=seq, actor=actor, event_type=event_type, delta=b"{}", nonce=nonce,
+                     attestation_id=hashes[0], data_hash=hashes[1], previous_hash=hashes[2],
+                     timestamp=timestamp, block_height=height)
+    expected = keccak(abi_encode(_RECORD_ABI, [RECORD_TYPEHASH, seq, actor,
+                                               event_type_bytes32(event_type), hashes[1], nonce,
+                                               hashes[0], hashes[2], timestamp, height]))
+    assert record_hash(r) == expected
