@@ -185,6 +185,10 @@ class Engine:
         if msg.height > self.h.height:
             self._buffer(code, data, msg)
             return
+        if msg.author == self.local:
+            # Our own message relayed back by a peer: this node already acted on it.
+            self.rejected["own message"] += 1
+            return
         if msg.author not in self.h.members:
             self._emit(Rejected(code, f"not a validator: {CODES[code]} from 0x{msg.author.hex()} "
                                       f"at height {msg.height}", msg.author))
