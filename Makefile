@@ -12,6 +12,7 @@ PYTEST_ARGS ?=
 .PHONY: setup demo test test-all lint bench clean
 
 setup: $(STAMP_PY) $(STAMP_NPM)
+	@$(BIN)/python contracts/toolchain/prepare.py
 
 $(STAMP_PY): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
