@@ -382,3 +382,31 @@ def receipts_root(receipts: Sequence[Mapping[str, Any]]) -> bytes:
         if idx is not None and (not isinstance(idx, str) or int(idx, 16) != i):
             raise ProofError(f"receipt {i} says transactionIndex {idx}: receipts out of order")
     return trie_root([encode_receipt(r) for r in receipts])
+
+
+# --- logs blooms ---------------------------------------------------------------------------
+
+
+def _bloom_bits(value: bytes) -> tuple[int, int, int]:
+    digest = bytes(keccak(value))
+    return tuple(((digest[i] << 8 | digest[i + 1]) & 0x7FF) for i in (0, 2, 4))  # type: ignore[return-value]
+
+
+def bloom_add(bloom: bytearray, value: bytes) -> None:
+    """Set the three bits of ``value`` (an address or a topic) in a 256-byte logs bloom."""
+    for bit in _bloom_bits(value):
+        bloom[255 - bit // 8] |= 1 << (bit % 8)
+
+
+def bloom_may_contain(bloom: bytes, value: bytes) -> bool:
+    """False only if no log of the block has ``value`` as its address or a topic."""
+    return all(bloom[255 - bit // 8] & (1 << (bit % 8)) for bit in _bloom_bits(value))
+
+
+def logs_bloom(logs: Sequence[ReceiptLog]) -> bytes:
+    bloom = bytearray(256)
+    for log in logs:
+        bloom_add(bloom, log.address)
+        for topic in log.topics:
+            bloom_add(bloom, topic)
+    return bytes(bloom)

@@ -31,6 +31,7 @@ from chain.ledger import LedgerRecord, verify_records
 from chain.qbft.genesis import Genesis, GenesisError
 from observer.abc import ChainSource, SourceError
 from observer.checkpoint import CheckpointError, CheckpointStore
+from observer.records import LedgerWalk
 from observer.rpc import RpcSource
 from observer.verify import Report, Verifier
 
@@ -162,6 +163,10 @@ def _exit_code(report: Report) -> int:
                    "are linked and tallied but their seals are not checked (said in the report).")
 @click.option("--to", "to_block", type=click.IntRange(min=0), default=None,
               help="Last block to verify (default: the node's head).")
+@click.option("--ledger", "ledger_address", default=None, metavar="ADDRESS",
+              help="The CeFi Event Ledger contract (0x…): also walk every ledger record (data "
+                   "hash, link, record hash, attestation, attester authorisation), read only "
+                   "from receipts that the verified headers commit to.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Processes recovering seals (default: one per core).")
 @click.option("--checkpoint", "checkpoint_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -177,7 +182,8 @@ def _exit_code(report: Report) -> int:
               default=None, help="Also write the report as JSON to this file.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def verify(urls: tuple[str, ...], genesis_path: Path, from_block: int | None,
-           to_block: int | None, jobs: int | None, checkpoint_path: Path | None,
+           to_block: int | None, ledger_address: str | None, jobs: int | None,
+           checkpoint_path: Path | None,
            state_dir: Path | None, restart: bool, no_checkpoint: bool, evidence_dir: Path,
            report_path: Path | None, quiet: bool) -> None:
     """Verify every block: the genesis, parent links, the validator set evolving only by
@@ -191,7 +197,7 @@ def verify(urls: tuple[str, ...], genesis_path: Path, from_block: int | None,
         store = CheckpointStore.for_genesis(genesis.hash, state_dir, checkpoint_path)
         if restart:
             store.remove()
-    verifier = _verifier(genesis, urls, store, jobs)
+    verifier = _verifier(genesis, urls, store, jobs, _ledger(genesis, ledger_address))
     with _Bar(console, not quiet and console.is_terminal) as bar:
         verifier.progress = bar
         report = _advance(verifier, to_block, from_block)
@@ -201,10 +207,25 @@ def verify(urls: tuple[str, ...], genesis_path: Path, from_block: int | None,
     sys.exit(_exit_code(report))
 
 
-def _verifier(genesis: Genesis, urls: tuple[str, ...], store: CheckpointStore | None,
-              jobs: int | None) -> Verifier:
+def _ledger(genesis: Genesis, address: str | None) -> LedgerDomain | None:
+    if address is None:
+        return None
     try:
-        return Verifier(genesis, _sources(urls), store=store, jobs=jobs)
+        raw = bytes.fromhex(address.removeprefix("0x"))
+    except ValueError:
+        raw = b""
+    if len(raw) != 20:
+        raise click.BadParameter(f"{address} is not a 20-byte 0x address", param_hint="--ledger")
+    return LedgerDomain(genesis.chain_id, raw)
+
+
+def _verifier(genesis: Genesis, urls: tuple[str, ...], store: CheckpointStore | None,
+              jobs: int | None, ledger: LedgerDomain | None = None, keep: bool = False
+              ) -> Verifier:
+    sources = _sources(urls)
+    walk = LedgerWalk(sources[0], ledger, keep=keep) if ledger is not None else None
+    try:
+        return Verifier(genesis, sources, store=store, jobs=jobs, records=walk)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -19,8 +19,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from devchain import Chain, standard_chain
 from hostile import HostileNode
 
+from chain.abc import LedgerDomain
 from chain.qbft.genesis import Genesis
 from observer.checkpoint import CheckpointStore
+from observer.records import LedgerWalk
 from observer.rpc import RpcSource
 from observer.verify import Report, Verifier
 
@@ -52,8 +54,10 @@ def write_genesis(chain: Chain, directory: Path) -> Path:
 
 def run_verifier(genesis: Genesis, urls: list[str], *, store: CheckpointStore | None = None,
                  jobs: int = 1, to: int | None = None, chunk: int = 200,
-                 from_block: int | None = None) -> Report:
-    verifier = Verifier(genesis, [RpcSource(u) for u in urls], store=store, jobs=jobs, chunk=chunk)
+                 from_block: int | None = None, ledger: LedgerDomain | None = None) -> Report:
+    sources = [RpcSource(u) for u in urls]
+    walk = LedgerWalk(sources[0], ledger) if ledger is not None else None
+    verifier = Verifier(genesis, sources, store=store, jobs=jobs, chunk=chunk, records=walk)
     try:
         return verifier.advance(to, from_block)
     finally:

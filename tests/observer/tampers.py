@@ -81,6 +81,21 @@ def apply(node: HostileNode, chain: Chain, vector: dict[str, Any]) -> None:
         node.blocks[n], node.blocks[n + 1] = node.blocks[n + 1], node.blocks[n]
     elif kind == "withhold-block":
         node.blocks[n] = None  # type: ignore[call-overload]
+    elif kind == "log-byte":
+        log = node.receipts[n][0]["logs"][0]
+        data = bytearray(bytes.fromhex(log["data"][2:]))
+        data[-40] ^= 0x01
+        log["data"] = "0x" + data.hex()
+    elif kind == "drop-receipt":
+        node.receipts[n] = node.receipts[n][1:]
+    elif kind == "calldata-proof":
+        tx = node.transactions[node.receipts[n][0]["transactionHash"]]
+        calldata = bytearray(bytes.fromhex(tx["input"][2:]))
+        # The first packed entry's proof starts after selector, ABI head, actor, type, nonce...
+        calldata[4 + 64 + 20 + 1 + len("ORDER_PLACED") + 8 + 1 + 4 + 10] ^= 0x01
+        tx["input"] = "0x" + calldata.hex()
+    elif kind == "drop-tx":
+        node.transactions.pop(node.receipts[n][0]["transactionHash"])
     elif kind == "chain-id":
         node.chain_id = vector["chainId"]
     else:

@@ -1,0 +1,75 @@
+"""The ledger record walk: records read only from receipts the sealed headers commit to; every
+record tamper (by the ledger inside sealed blocks, or by the node serving them) is named."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import run_verifier
+from devchain import ChainBuilder
+from ledgerchain import DOMAIN, Ledger, ledger_chain, order_fact
+from tampers import apply, vectors
+
+
+@pytest.fixture(scope="module")
+def honest():
+    return ledger_chain()
+
+
+def test_honest_ledger_verifies_every_record(honest, node_factory):
+    chain, ledger = honest
+    report = run_verifier(chain.genesis, [node_factory(chain).url], ledger=DOMAIN)
+    assert report.failure is None, report.failure
+    assert report.records == len(ledger.records) == 36
+
+
+def test_blocks_without_ledger_logs_are_not_fetched(honest, node_factory):
+    chain, _ = honest
+    node = node_factory(chain)
+    run_verifier(chain.genesis, [node.url], ledger=DOMAIN)
+    # One receipts request per block whose sealed bloom names the ledger: 1 grant + 6 batches.
+    assert node.calls.count("eth_getBlockReceipts") == 7
+
+
+@pytest.mark.parametrize("vector", vectors("records"), ids=lambda v: v["name"])
+def test_record_tamper_is_detected_and_named(vector, honest, node_factory):
+    if "ledger" in vector:
+        chain, _ = ledger_chain(tamper_block=vector["ledger"]["block"], tamper=vector["ledger"])
+        node = node_factory(chain)
+    else:
+        chain, _ = honest
+        node = node_factory(chain)
+        apply(node, chain, vector)
+    report = run_verifier(chain.genesis, [node.url], ledger=DOMAIN)
+    failure, expect = report.failure, vector["expect"]
+    assert failure is not None, f"{vector['name']} went unnoticed"
+    if "record" in expect:
+        assert (failure.record, failure.check) == (expect["record"], expect["check"]), str(failure)
+    else:
+        assert (failure.block, failure.check) == (expect["block"], expect["check"]), str(failure)
+    assert re.search(re.escape(expect["message"]), failure.message), str(failure)
+
+
+def test_actor_without_attester_role_is_named(node_factory):
+    b = ChainBuilder()
+    ledger = Ledger(b)
+    b.add(body=ledger.grant(["ta"]))
+    b.add(body=ledger.append([[order_fact("ta", 1), order_fact("mallory", 2)]]))
+    chain = b.chain()
+    report = run_verifier(chain.genesis, [node_factory(chain).url], ledger=DOMAIN)
+    assert report.failure is not None
+    assert (report.failure.record, report.failure.check) == (2, "authorisation")
+
+
+def test_revoked_attester_is_refused_after_its_revocation_only(node_factory):
+    b = ChainBuilder()
+    ledger = Ledger(b)
+    b.add(body=ledger.grant(["ta"]))
+    b.add(body=ledger.append([[order_fact("ta", 1)]]))
+    b.add(body=ledger.grant(["ta"], revoke=True))
+    b.add(body=ledger.append([[order_fact("ta", 2)]]))
+    chain = b.chain()
+    report = run_verifier(chain.genesis, [node_factory(chain).url], ledger=DOMAIN)
+    assert report.failure is not None
+    assert (report.failure.record, report.failure.check) == (2, "authorisation")
