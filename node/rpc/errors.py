@@ -73,10 +73,13 @@ def subscription_not_found() -> RpcError:
 
 
 def revert(output: bytes) -> RpcError:
-    """A reverted eth_call/eth_estimateGas: Besu's REVERT_ERROR (code 3, like geth), the raw
-    revert data in ``data`` and a decoded ``Error(string)`` reason in the message."""
+    """A reverted eth_call/eth_estimateGas: code 3 with the raw revert data in ``data``, as Besu
+    and geth both answer. The message takes geth's form, ``execution reverted: <reason>``,
+    rather than Besu's ``Execution reverted (<reason>)``: ape and other tools recognise a revert
+    by that lower-case text, and existing test suites (``ape.reverts``) depend on it."""
     reason = decode_revert_reason(output)
-    return RpcError(3, _with("Execution reverted", reason), "0x" + output.hex())
+    message = f"execution reverted: {reason}" if reason else "execution reverted"
+    return RpcError(3, message, "0x" + output.hex())
 
 
 ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")

@@ -126,10 +126,10 @@ def test_send_raw_transaction_needs_exactly_one_hex_param(rpc):
     assert rpc.error("eth_sendRawTransaction")["code"] == -32602
 
 
-def test_reverted_call_is_besus_revert_error_with_reason_and_data(rpc):
+def test_reverted_call_is_code_3_with_geths_message_and_the_revert_data(rpc):
     err = rpc.error("eth_call", {"to": h(REVERTER), "data": "0x"}, "latest")
     assert err["code"] == 3
-    assert err["message"] == "Execution reverted (not allowed)"
+    assert err["message"] == "execution reverted: not allowed"
     assert err["data"].startswith("0x08c379a0")
     assert rpc.error("eth_estimateGas", {"to": h(REVERTER)}) == err
 
