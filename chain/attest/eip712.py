@@ -10,6 +10,7 @@ OpenZeppelin's ``ECDSA.recover`` accept, so the contract checks the same bytes o
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 from eth_abi.abi import encode as abi_encode
 from eth_hash.auto import keccak
@@ -43,7 +44,9 @@ def event_type_bytes32(event_type: str) -> bytes:
     return raw.ljust(32, b"\x00")
 
 
+@lru_cache(maxsize=64)
 def domain_separator(domain: LedgerDomain) -> bytes:
+    # Cached: a verifier checks every record of a ledger under the same domain.
     return bytes(
         keccak(
             abi_encode(
