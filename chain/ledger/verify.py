@@ -1,9 +1,9 @@
 """Walk a sequence of ledger records and name the first one that does not hold.
 
 Checks, per record and in this order: the sequence number follows the one before (a record
-removed from the middle shows as a gap); the delta is canonical and carries no personal data;
-``data_hash`` is keccak256(delta); ``previous_hash`` is the record hash before it (or the
-ledger's anchor); the claimed record hash, when the source gives one, is the recomputed one; the
+removed from the middle shows as a gap); ``data_hash`` is keccak256(delta); ``previous_hash`` is
+the record hash before it (or the ledger's anchor); the claimed record hash, when the source
+gives one, is the recomputed one; the delta is canonical and carries no personal data; the
 attestation proof, when the source gives one, matches ``attestation_id`` and verifies; the
 actor is authorised, when the caller says how to tell.
 """
@@ -91,11 +91,6 @@ class LedgerWalker:
                                                    else "")
                 return fail("sequence", f"records {missing} are missing before record {r.seq}")
             return fail("sequence", f"expected record {rep.head_seq + 1}, found {r.seq} again")
-        try:
-            delta = parse_delta(r.delta)
-            check_delta(r.event_type, delta)
-        except DeltaError as exc:
-            return fail("delta", str(exc))
         computed_data = data_hash(r.delta)
         if computed_data != r.data_hash:
             return fail("data_hash", f"dataHash 0x{r.data_hash.hex()} is not keccak256(delta) "
@@ -107,6 +102,14 @@ class LedgerWalker:
         if r.record_hash is not None and r.record_hash != computed:
             return fail("record_hash", f"recordHash 0x{r.record_hash.hex()} is not the hash of "
                                        f"the record's fields 0x{computed.hex()}")
+        # The content check comes after the hash checks: a record whose delta is off-schema
+        # must still have its hashes and link checked, or a reader that tolerates such
+        # records (an indexer) would miss a forgery hidden behind one.
+        try:
+            delta = parse_delta(r.delta)
+            check_delta(r.event_type, delta)
+        except DeltaError as exc:
+            return fail("delta", str(exc))
         if r.attestation is None:
             if self.require_attestation:
                 return fail("attestation", "the attestation proof is missing")

@@ -156,6 +156,15 @@ def test_broken_link_is_named():
     assert (f.seq, f.check) == (3, "link")
 
 
+def test_off_schema_delta_does_not_hide_a_broken_link():
+    records = _ledger(3)
+    delta = b'{"unknown":"field"}'
+    records[1] = replace(records[1], delta=delta, data_hash=data_hash(delta),
+                         previous_hash=b"\x01" * 32, record_hash=None)
+    f = verify_records(records, DOMAIN).first_failure
+    assert (f.seq, f.check) == (2, "link")
+
+
 def test_forged_attestation_is_named():
     records = _ledger(3)
     forged = _ledger(3, signer=INTRUDER)[1].attestation
