@@ -284,7 +284,7 @@ class Chain(ChainAPI, BlockSource, ValidatorView):
                        header.base_fee or 0, header.excess_blob_gas, self.chain_id,
                        q.mining_beneficiary or header.coinbase)
         return Simulator(env, self.source, header.state_root,
-                         lambda: self._ancestors(header.number))
+                         lambda: self._ancestors(header.number - 1))
 
     def call(self, request: CallRequest, block: BlockId) -> CallResult:
         return self._simulator(block).call(request)

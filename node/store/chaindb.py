@@ -117,6 +117,9 @@ class ChainStore:
             self.env = lmdb.open(str(self.path), map_size=map_size, max_dbs=16, sync=sync,
                                  metasync=sync, readahead=False)
         except lmdb.Error as exc:
+            if "already open" in str(exc):
+                raise StoreError(f"the chain store in {self.path} is already open in this process; "
+                                 "close the other Chain first") from exc
             raise StoreError(f"cannot open the chain store in {self.path}: {exc}; check that the "
                              "directory is writable and not on a network filesystem") from exc
         db = self.env.open_db

@@ -135,7 +135,7 @@ class TxPool(TxPoolAPI):
             raise TxRejected(R.UPFRONT_COST, f"transaction costs up to {upfront} wei, {who} has "
                                              f"{balance}")
         with self._lock:
-            queue = self._by_sender.setdefault(tx.sender, {})
+            queue = self._by_sender.get(tx.sender, {})
             old = queue.get(tx.nonce)
             if old is not None:
                 if not self._bumps(old.tx, tx):
@@ -148,6 +148,7 @@ class TxPool(TxPoolAPI):
             elif len(self._by_hash) >= cfg.max_size:
                 self._evict_for(tx, base_fee)
             entry = _Entry(tx, local, next(self._seq))
+            queue = self._by_sender.setdefault(tx.sender, queue)
             queue[tx.nonce] = entry
             self._by_hash[tx.hash] = entry
 
