@@ -62,6 +62,11 @@ def write_keystore(path: Path, secret: bytes, password: str, *, scrypt_n: int | 
 
 
 def open_keystore(path: Path, password: str) -> LocalSigner:
+    return LocalSigner(open_secret(path, password))
+
+
+def open_secret(path: Path, password: str) -> bytes:
+    """The private key in a keystore, for exporting it in another format (Besu's key file)."""
     try:
         raw = path.read_text()
     except FileNotFoundError:
@@ -85,14 +90,15 @@ def open_keystore(path: Path, password: str) -> LocalSigner:
         raise KeystoreError(f"keystore {path} is corrupt: {exc}") from exc
     except (KeyError, TypeError) as exc:
         raise KeystoreError(f"keystore {path} is corrupt: missing or bad field {exc}") from exc
-    signer = LocalSigner(secret)
+    if len(secret) != 32:
+        raise KeystoreError(f"keystore {path} holds a {len(secret)}-byte key, not a secp256k1 key")
     declared = data.get("address")
-    if isinstance(declared, str) and bytes.fromhex(declared.removeprefix("0x")) != signer.address:
+    if isinstance(declared, str) and bytes.fromhex(declared.removeprefix("0x")) != address_of(secret):
         raise KeystoreError(
             f"keystore {path} declares address {declared} but holds the key of "
-            f"0x{signer.address.hex()}; the file was altered"
+            f"0x{address_of(secret).hex()}; the file was altered"
         )
-    return signer
+    return secret
 
 
 def password_from_env() -> str | None:
