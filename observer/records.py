@@ -14,14 +14,15 @@ authorisation at that point of the chain.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chain import proofs
 from chain.abc import LedgerDomain
 from chain.ledger import onchain
-from chain.ledger.record import LedgerRecord
+from chain.ledger.record import LedgerRecord, ledger_anchor
 from chain.ledger.verify import LedgerWalker
 from chain.qbft.header import BlockHeader
 from observer.abc import ChainSource, RpcTransaction
@@ -38,68 +39,172 @@ class WalkedRecord:
     tx_hash: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One ledger call as the verified receipts show it: its ``RecordsAppended`` log, the
+    calldata the node served for its transaction, and the attesters at that point."""
+
+    block: int
+    timestamp: int
+    block_hash: bytes
+    tx_index: int
+    tx_hash: bytes
+    topics: tuple[bytes, ...]
+    data: bytes
+    calldata: bytes | None
+    attesters: frozenset[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordJob:
+    """Consecutive ledger calls whose records a worker decodes and checks."""
+
+    domain: LedgerDomain
+    require_attestation: bool
+    calls: tuple[Call, ...]
+    keep: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RecordResult:
+    checked: int
+    first_seq: int
+    first_link: bytes
+    """The first record's sequence number and previousHash: the caller holds them against the
+    job before (a worker starts from them, so it cannot)."""
+    failure: Failure | None
+    head_seq: int
+    head_hash: bytes
+    walked: tuple[WalkedRecord, ...] = ()
+
+
+def _refusal(actor: bytes) -> str:
+    return (f"actor 0x{actor.hex()} does not hold ATTESTER_ROLE at this point: no RoleGranted "
+            "for it (or a later RoleRevoked) in the ledger's verified logs")
+
+
+def check_records(job: RecordJob) -> RecordResult:
+    """Decode and check the records of ``job``'s calls as ``LedgerWalker`` does: sequence,
+    canonical delta, data hash, link, record hash, attestation, the actor's authorisation."""
+    walker: LedgerWalker | None = None
+    attesters: list[frozenset[bytes]] = [frozenset()]  # the current call's, read by authorise
+    first_seq, first_link = 0, b""
+    walked: list[WalkedRecord] = []
+
+    def result(failure: Failure | None) -> RecordResult:
+        rep = walker.report if walker is not None else None
+        return RecordResult(rep.checked if rep else 0, first_seq, first_link, failure,
+                            rep.head_seq if rep else 0, rep.head_hash if rep else b"",
+                            tuple(walked))
+
+    for call in job.calls:
+        attesters[0] = call.attesters
+        try:
+            got = onchain.decode_log(call.topics, call.data, block_number=call.block,
+                                     timestamp=call.timestamp)
+        except onchain.OnchainFormatError as exc:
+            return result(Failure(call.block, "record-log", str(exc)))
+        entries = _entries(call.calldata)
+        records = onchain.with_proofs(got.records, entries)
+        # Within a log each record's hash is the next one's link (decode_log computed it):
+        # carry it, so the walk does not compute it once more.
+        records = [replace(r, record_hash=nxt.previous_hash)
+                   for r, nxt in itertools.pairwise(records)] + records[-1:]
+        if walker is None:
+            first_seq, first_link = records[0].seq, records[0].previous_hash
+            walker = LedgerWalker(job.domain, head_seq=first_seq - 1, head_hash=first_link,
+                                  require_attestation=job.require_attestation,
+                                  authorise=lambda r: None if r.actor in attesters[0]
+                                  else _refusal(r.actor))
+        for record in records:
+            finding = walker.check(record)
+            if finding is not None:
+                message = finding.message
+                if finding.check == "attestation" and not entries:
+                    message += (f" (the node served no ledger call as transaction "
+                                f"0x{call.tx_hash.hex()}, which should carry it)")
+                return result(Failure(finding.block, finding.check, message, record=finding.seq))
+            if job.keep:
+                walked.append(WalkedRecord(record, call.block_hash, call.tx_index, call.tx_hash))
+    return result(None)
+
+
 @dataclass
 class LedgerWalk:
+    """The sequential half of the walk (receipts, logs, roles, proofs); the records themselves
+    are checked by ``check_records`` in worker processes, in ``RecordJob``s."""
+
     source: ChainSource
     domain: LedgerDomain
     require_attestation: bool = True
     keep: bool = False
-    """Keep every verified record in ``walked`` (for exports); off for plain verification."""
-    walker: LedgerWalker = field(init=False)
-    attesters: set[bytes] = field(default_factory=set)
+    """Keep every verified record in ``walked`` (for exports and proofs)."""
+    job_records: int = 1000
+    """About this many records go into one job."""
     roles: dict[bytes, set[bytes]] = field(default_factory=dict)
     walked: list[WalkedRecord] = field(default_factory=list)
     count: int = 0
+    head_seq: int = 0
+    head_hash: bytes = b""
+    _pending: list[tuple[Call, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.walker = LedgerWalker(self.domain, require_attestation=self.require_attestation,
-                                   authorise=self._authorise)
+        if not self.head_hash:
+            self.head_hash = ledger_anchor(self.domain)
 
     @property
     def records(self) -> int:
         return self.count
 
-    def _authorise(self, record: LedgerRecord) -> str | None:
-        if record.actor in self.roles.get(onchain.ATTESTER_ROLE, set()):
-            return None
-        return (f"actor 0x{record.actor.hex()} does not hold ATTESTER_ROLE at this point: no "
-                "RoleGranted for it (or a later RoleRevoked) in the ledger's verified logs")
-
     # --- checkpoint state ---------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
-        rep = self.walker.report
-        return {"ledger": "0x" + self.domain.ledger_address.hex(), "seq": rep.head_seq,
-                "hash": "0x" + rep.head_hash.hex(), "count": self.count,
+        return {"ledger": "0x" + self.domain.ledger_address.hex(), "seq": self.head_seq,
+                "hash": "0x" + self.head_hash.hex(), "count": self.count,
                 "roles": {"0x" + r.hex(): sorted("0x" + a.hex() for a in accounts)
                           for r, accounts in sorted(self.roles.items())}}
 
     def resume(self, state: dict[str, Any]) -> None:
         if state.get("ledger") != "0x" + self.domain.ledger_address.hex():
             return  # a checkpoint of another ledger's walk: this one starts afresh
-        self.walker = LedgerWalker(self.domain, head_seq=int(state["seq"]),
-                                   head_hash=bytes.fromhex(state["hash"][2:]),
-                                   require_attestation=self.require_attestation,
-                                   authorise=self._authorise)
+        self.head_seq = int(state["seq"])
+        self.head_hash = bytes.fromhex(state["hash"][2:])
         self.count = int(state.get("count", 0))
         self.roles = {bytes.fromhex(r[2:]): {bytes.fromhex(a[2:]) for a in accounts}
                       for r, accounts in state.get("roles", {}).items()}
 
-    # --- the walk -----------------------------------------------------------------------------
+    # --- the sequential half ------------------------------------------------------------------
 
     def blocks_verified(self, headers: Sequence[BlockHeader], sealed: Sequence[Sealed]
-                        ) -> Failure | None:
+                        ) -> tuple[list[RecordJob], Failure | None]:
+        """Record jobs for these verified blocks; a failure found on the way (receipts, logs)
+        comes back beside the jobs for the records before it."""
         address = self.domain.ledger_address
         wanted = [(h, s) for h, s in zip(headers, sealed, strict=False)
                   if proofs.bloom_may_contain(h.logs_bloom, address)]
-        if not wanted:
-            return None
-        answers = self.source.receipts([h.number for h, _ in wanted])
-        for (header, block), rpc_receipts in zip(wanted, answers, strict=True):
-            failure = self._block(header, block, rpc_receipts)
-            if failure is not None:
-                return failure
-        return None
+        failure: Failure | None = None
+        if wanted:
+            answers = self.source.receipts([h.number for h, _ in wanted])
+            for (header, block), rpc_receipts in zip(wanted, answers, strict=True):
+                failure = self._block(header, block, rpc_receipts)
+                if failure is not None:
+                    break
+        return self._jobs(), failure
+
+    def _jobs(self) -> list[RecordJob]:
+        jobs: list[RecordJob] = []
+        calls: list[Call] = []
+        size = 0
+        for call, count in self._pending:
+            calls.append(call)
+            size += count
+            if size >= self.job_records:
+                jobs.append(RecordJob(self.domain, self.require_attestation, tuple(calls), self.keep))
+                calls, size = [], 0
+        if calls:
+            jobs.append(RecordJob(self.domain, self.require_attestation, tuple(calls), self.keep))
+        self._pending = []
+        return jobs
 
     def _block(self, header: BlockHeader, block: Sealed,
                rpc_receipts: list[dict[str, Any]] | None) -> Failure | None:
@@ -119,29 +224,21 @@ class LedgerWalk:
                 f"the node's {len(receipts)} receipts hash to 0x{root.hex()}, but the sealed header "
                 f"commits to 0x{header.receipts_root.hex()}: the node added, altered, reordered or "
                 "withheld a receipt or log", source=name)
-        appended: list[tuple[int, bytes, onchain.AppendedRecords]] = []
+        calls: list[tuple[int, bytes, proofs.ReceiptLog]] = []
         for index, (receipt, raw) in enumerate(zip(receipts, rpc_receipts, strict=True)):
             for log in receipt.logs:
                 if log.address != self.domain.ledger_address or not log.topics:
                     continue
                 topic = log.topics[0]
                 if topic in (onchain.ROLE_GRANTED_TOPIC, onchain.ROLE_REVOKED_TOPIC):
-                    if appended:
-                        # Roles change between records of this block: walk what came before.
-                        failure = self._walk(n, block, appended)
-                        appended = []
-                        if failure is not None:
-                            return failure
+                    # Roles change between calls: the calls before this change see the old set.
+                    self._calls(header, block, calls)
+                    calls = []
                     self._role(log, granted=topic == onchain.ROLE_GRANTED_TOPIC)
                 elif topic == onchain.RECORDS_APPENDED_TOPIC:
-                    try:
-                        got = onchain.decode_log(log.topics, log.data, block_number=n,
-                                                 timestamp=header.timestamp)
-                    except onchain.OnchainFormatError as exc:
-                        return Failure(n, "record-log", str(exc))
-                    tx_hash = _tx_hash(raw)
-                    appended.append((index, tx_hash, got))
-        return self._walk(n, block, appended) if appended else None
+                    calls.append((index, _tx_hash(raw), log))
+        self._calls(header, block, calls)
+        return None
 
     def _role(self, log: proofs.ReceiptLog, *, granted: bool) -> None:
         if len(log.topics) != 4:
@@ -153,23 +250,40 @@ class LedgerWalk:
         else:
             members.discard(account)
 
-    def _walk(self, n: int, block: Sealed,
-              appended: list[tuple[int, bytes, onchain.AppendedRecords]]) -> Failure | None:
-        txs = self.source.transactions([tx for _, tx, _ in appended])
-        for (index, tx_hash, got), tx in zip(appended, txs, strict=True):
-            entries = _entries(tx, tx_hash)
-            records = onchain.with_proofs(got.records, entries)
-            for record in records:
-                finding = self.walker.check(record)
-                self.count += 1
-                if finding is not None:
-                    message = finding.message
-                    if finding.check == "attestation" and not entries:
-                        message += (f" (the node served no ledger call as transaction "
-                                    f"0x{tx_hash.hex()}, which should carry the proof)")
-                    return Failure(n, finding.check, message, record=finding.seq)
-                if self.keep:
-                    self.walked.append(WalkedRecord(record, block.hash, index, tx_hash))
+    def _calls(self, header: BlockHeader, block: Sealed,
+               calls: list[tuple[int, bytes, proofs.ReceiptLog]]) -> None:
+        if not calls:
+            return
+        txs = self.source.transactions([tx for _, tx, _ in calls])
+        attesters = frozenset(self.roles.get(onchain.ATTESTER_ROLE, ()))
+        for (index, tx_hash, log), tx in zip(calls, txs, strict=True):
+            # The count is a guess for sizing jobs only (a log holds about 100 bytes a record).
+            self._pending.append((Call(header.number, header.timestamp, block.hash, index,
+                                       tx_hash, log.topics, log.data, _calldata(tx, tx_hash),
+                                       attesters), max(1, len(log.data) // 100)))
+
+    # --- the results, in order ----------------------------------------------------------------
+
+    def job_done(self, job: RecordJob, result: RecordResult) -> Failure | None:
+        if result.first_seq:
+            seq, block = result.first_seq, job.calls[0].block
+            if seq != self.head_seq + 1:
+                if seq > self.head_seq + 1:
+                    missing = f"{self.head_seq + 1}" + (f"..{seq - 1}" if seq > self.head_seq + 2
+                                                        else "")
+                    message = f"records {missing} are missing before record {seq}"
+                else:
+                    message = f"expected record {self.head_seq + 1}, found {seq} again"
+                return Failure(block, "sequence", message, record=seq)
+            if result.first_link != self.head_hash:
+                return Failure(block, "link",
+                               f"previousHash 0x{result.first_link.hex()} does not link to record "
+                               f"{self.head_seq} (0x{self.head_hash.hex()})", record=seq)
+        self.count += result.checked
+        if result.failure is not None:
+            return result.failure
+        self.head_seq, self.head_hash = result.head_seq, result.head_hash
+        self.walked.extend(result.walked)
         return None
 
 
@@ -180,14 +294,23 @@ def _tx_hash(raw: dict[str, Any]) -> bytes:
     return bytes(32)
 
 
-def _entries(tx: RpcTransaction | None, tx_hash: bytes) -> list[onchain.Entry]:
-    """The ledger entries of a transaction's calldata; none if it is not a ledger call."""
+def _calldata(tx: RpcTransaction | None, tx_hash: bytes) -> bytes | None:
     if tx is None or tx.get("hash") != "0x" + tx_hash.hex():
-        return []
+        return None
     data = tx.get("input", tx.get("data"))
     if not isinstance(data, str) or not data.startswith("0x"):
+        return None
+    try:
+        return bytes.fromhex(data[2:])
+    except ValueError:
+        return None
+
+
+def _entries(calldata: bytes | None) -> list[onchain.Entry]:
+    """The ledger entries of a call's calldata; none if it is not a ledger call."""
+    if calldata is None:
         return []
     try:
-        return onchain.decode_calldata(bytes.fromhex(data[2:]))
-    except (onchain.OnchainFormatError, ValueError):
+        return onchain.decode_calldata(calldata)
+    except onchain.OnchainFormatError:
         return []

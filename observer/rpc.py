@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -33,21 +34,34 @@ class RpcSource(ChainSource):
         self._retries = retries
         self.batch_size = batch_size
         self._batches = True
-        self._conn: http.client.HTTPConnection | None = None
+        # One connection per thread: the fetch thread and the record walk read concurrently.
+        self._local = threading.local()
+        self._conns: list[http.client.HTTPConnection] = []
         self._next_id = 0
+        self._ids = threading.Lock()
 
     # --- transport --------------------------------------------------------------------------
 
     def _connection(self) -> http.client.HTTPConnection:
-        if self._conn is None:
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is None:
             cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-            self._conn = cls(self._host, self._port, timeout=self._timeout)
-        return self._conn
+            conn = cls(self._host, self._port, timeout=self._timeout)
+            self._local.conn = conn
+            self._conns.append(conn)
+        return conn
+
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        for conn in self._conns:
+            conn.close()
+        self._conns.clear()
+        self._local = threading.local()
 
     def _post(self, payload: Any) -> Any:
         body = json.dumps(payload).encode()
@@ -61,7 +75,7 @@ class RpcSource(ChainSource):
                 response = conn.getresponse()
                 data = response.read()
             except (OSError, http.client.HTTPException) as exc:
-                self.close()
+                self._drop()
                 last = exc
                 continue
             if response.status >= 500 or response.status == 429:
@@ -79,8 +93,9 @@ class RpcSource(ChainSource):
                           "check that the node runs and its HTTP JSON-RPC port is open to you")
 
     def _id(self) -> int:
-        self._next_id += 1
-        return self._next_id
+        with self._ids:
+            self._next_id += 1
+            return self._next_id
 
     @staticmethod
     def _result(method: str, answer: Any, name: str) -> Any:

@@ -39,6 +39,7 @@ from observer.blocks import (
     verify_job,
 )
 from observer.checkpoint import Checkpoint, CheckpointStore
+from observer.records import RecordJob, RecordResult, check_records
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +68,18 @@ class Evidence:
 
 
 class RecordWalk(Protocol):
-    """The ledger record walk, fed the blocks in order once their seals verify."""
+    """The ledger record walk (``observer.records.LedgerWalk``), fed the blocks in order once
+    their seals verify; it hands back jobs of records to check in parallel, whose results come
+    back to it in order."""
 
     def blocks_verified(self, headers: Sequence[BlockHeader], sealed: Sequence[Sealed]
-                        ) -> Failure | None: ...
+                        ) -> tuple[list[RecordJob], Failure | None]: ...
+
+    def job_done(self, job: RecordJob, result: RecordResult) -> Failure | None: ...
 
     def state(self) -> dict[str, Any]: ...
+
+    def resume(self, state: dict[str, Any]) -> None: ...
 
     @property
     def records(self) -> int: ...
@@ -209,6 +216,8 @@ class Verifier:
         self._state: TrackerState | None = None
         self._compared: dict[str, bool] = {s.name: True for s in self.sources[1:]}
         self._executor: Executor | None = None
+        self._records_pending: deque[tuple[RecordJob, Future[RecordResult]]] = deque()
+        self._current: Executor = _InlineExecutor()
 
     # --- start ----------------------------------------------------------------------------
 
@@ -221,6 +230,10 @@ class Verifier:
                 raise _Stop(Failure(0, "chain-id", f"{source.name} serves chain id {chain_id}, the "
                                     f"genesis file says {self.genesis.chain_id}", source=source.name))
         checkpoint = self.store.load(self.genesis.hash) if self.store is not None else None
+        if (checkpoint is not None and self.records is not None and (
+                checkpoint.ledger is None
+                or checkpoint.ledger.get("ledger") != self.records.state().get("ledger"))):
+            checkpoint = None  # it did not walk this ledger: walk it from the genesis
         if checkpoint is not None and (from_block is None or from_block > checkpoint.block):
             [raw] = primary.blocks([checkpoint.block])
             try:
@@ -256,9 +269,8 @@ class Verifier:
         return 1
 
     def _resume_records(self, state: dict[str, Any]) -> None:
-        resume = getattr(self.records, "resume", None)
-        if resume is not None:
-            resume(state)
+        if self.records is not None:
+            self.records.resume(state)
 
     # --- the run --------------------------------------------------------------------------
 
@@ -317,6 +329,7 @@ class Verifier:
         assert self._tracker is not None
         tracker = self._tracker
         executor = self._pool() if seals and end - start + 1 > 2 * self.chunk else _InlineExecutor()
+        self._current = executor
         ranges = [(s, min(s + self.chunk - 1, end)) for s in range(start, end + 1, self.chunk)]
         total = end - start + 1
         done = 0
@@ -338,16 +351,22 @@ class Verifier:
                     self.progress(done, total, self.report)
                 if parse_failure is not None:
                     break
+                self._drain_records(block=False)
                 if seals and time.monotonic() - last_save > self.checkpoint_every:
+                    self._drain_records(block=True)
                     self._save()
                     last_save = time.monotonic()
             while pending:
                 done += self._take(pending.popleft(), seals)
                 self.progress(done, total, self.report)
+            self._drain_records(block=True)
         finally:
             fetch.close()
             for *_, future in pending:
                 future.cancel()
+            for _, record_future in self._records_pending:
+                record_future.cancel()
+            self._records_pending.clear()
         if parse_failure is not None:
             raise _Stop(Failure(parse_failure.block, parse_failure.check, parse_failure.message,
                                 source=self.sources[0].name))
@@ -373,18 +392,36 @@ class Verifier:
                     report.activity.setdefault(s.coinbase, [0, 0])[0] += 1
                     for c in s.committers:
                         report.activity.setdefault(c, [0, 0])[1] += 1
+        if seals and self.records is not None and sealed:
+            jobs, failure = self.records.blocks_verified(job.headers[:len(sealed)], sealed)
+            for record_job in jobs:
+                self._records_pending.append(
+                    (record_job, self._current.submit(check_records, record_job)))
+            if failure is not None:
+                self._drain_records(block=True)  # an earlier record may have failed first
+                raise _Stop(failure)
         if result.failure is not None:
+            self._drain_records(block=True)
             raise _Stop(Failure(result.failure.block, result.failure.check, result.failure.message,
                                 source=self.sources[0].name))
         if seals:
             for source, raws in zip(self.sources[1:], others, strict=True):
                 self._compare(source, job, raws, sealed)
-            if self.records is not None:
-                failure = self.records.blocks_verified(job.headers, sealed)
-                report.records = self.records.records
-                if failure is not None:
-                    raise _Stop(failure)
         return len(sealed)
+
+    def _drain_records(self, *, block: bool) -> None:
+        """Take record results in order: all of them, or those already done."""
+        walk = self.records
+        if walk is None:
+            return
+        limit = 0 if block else 4 * max(self.jobs, 1)
+        while self._records_pending and (len(self._records_pending) > limit
+                                         or self._records_pending[0][1].done()):
+            record_job, future = self._records_pending.popleft()
+            failure = walk.job_done(record_job, future.result())
+            self.report.records = walk.records
+            if failure is not None:
+                raise _Stop(failure)
 
     def _compare(self, source: ChainSource, job: Job, raws: list[RpcBlock | None],
                  sealed: Sequence[Sealed]) -> None:
