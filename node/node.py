@@ -1,0 +1,241 @@
+"""One node of a network as an OS process: ``smartta node run --dir networks/NAME --name N``.
+
+It composes the parts behind node/abc.py: ``node.execution.Chain`` (py-evm over LMDB, the pool),
+``node.consensus`` (the QBFT engine and its asyncio shell; validators only), ``node.p2p`` (the
+authenticated transport to the other nodes of the spec, block sync) and ``node.rpc`` (JSON-RPC
+over HTTP and WebSocket, health, metrics). An observer node syncs and verifies every block (seals
+and re-execution) and serves read-only RPC; a dev-mode network's single validator seals its own
+blocks as transactions arrive (automine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from chain.attest.keys import KeystoreError, LocalSigner, open_keystore
+from chain.qbft.block import Block
+from chain.qbft.genesis import Genesis
+from node.abc import NodeAPI, NodeStatus, PoolStats, TxPoolAPI
+from node.consensus import Engine, EngineConfig
+from node.consensus.service import ConsensusService
+from node.execution.chain import Chain
+from node.network.init import GENESIS_FILE, KEYS_DIR, KEYSTORE_FILE, read_lock
+from node.network.spec import NetworkSpec, NodeSpec, SpecError
+from node.p2p.handshake import node_id_of
+from node.p2p.peers import PeerSpec
+from node.p2p.sync import BlockSync
+from node.p2p.transport import P2PConfig, Transport
+from node.rpc import RpcConfig, RpcServer
+
+log = logging.getLogger("smartta.node")
+STATUS_INTERVAL = 0.5
+
+
+class NodeError(RuntimeError):
+    """A node that cannot start, with what to do about it."""
+
+
+def data_dir(directory: Path, name: str) -> Path:
+    return directory / "data" / name
+
+
+@dataclass
+class NodeConfig:
+    directory: Path
+    name: str
+    password: str
+    data: Path | None = None
+
+
+def load(config: NodeConfig) -> tuple[NetworkSpec, NodeSpec, Genesis, LocalSigner]:
+    """Read the spec, genesis and key, and refuse to start on any mismatch between them."""
+    try:
+        spec = NetworkSpec.load(config.directory)
+        me = spec.node(config.name)
+    except SpecError as exc:
+        raise NodeError(str(exc)) from exc
+    genesis = Genesis.load(config.directory / GENESIS_FILE)
+    lock = read_lock(config.directory)
+    if lock is not None and lock.get("genesis_hash") != "0x" + genesis.hash.hex():
+        raise NodeError(
+            f"genesis.json hashes to 0x{genesis.hash.hex()} but network.lock records "
+            f"{lock.get('genesis_hash')}: the genesis was edited; restore it, or run "
+            "`smartta network doctor` to see what drifted")
+    keyfile = config.directory / KEYS_DIR / config.name / KEYSTORE_FILE
+    try:
+        signer = open_keystore(keyfile, config.password)
+    except KeystoreError as exc:
+        raise NodeError(str(exc)) from exc
+    if "0x" + signer.address.hex() != me.address.lower():
+        raise NodeError(
+            f"the key in {keyfile} is 0x{signer.address.hex()} but network.yaml names "
+            f"{me.address} for {me.name}: this node would not be the validator the network "
+            "counts on; restore the right key file")
+    if me.is_validator and not spec.dev_mode and signer.address not in genesis.validators:
+        log.warning("%s is not a genesis validator; it seals only once voted in", me.name)
+    return spec, me, genesis, signer
+
+
+class _GossipingPool(TxPoolAPI):
+    """The pool as RPC sees it: a transaction accepted here is also sent to the peers, so the
+    next proposer has it whichever validator received it."""
+
+    def __init__(self, chain: Chain, transport: Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.pool = chain.pool
+        self.transport = transport
+        self.loop = loop
+
+    def add(self, raw: bytes, *, local: bool = True) -> bytes:
+        tx_hash = self.pool.add(raw, local=local)
+        self.loop.call_soon_threadsafe(self.transport.broadcast_transactions, [raw])
+        return tx_hash
+
+    def get(self, tx_hash: bytes) -> bytes | None:
+        return self.pool.get(tx_hash)
+
+    def pending_nonce(self, address: bytes) -> int:
+        return self.pool.pending_nonce(address)
+
+    def stats(self) -> PoolStats:
+        return self.pool.stats()
+
+
+class Node:
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.spec, self.me, self.genesis, self.signer = load(config)
+        path = config.data or data_dir(config.directory, config.name)
+        path.mkdir(parents=True, exist_ok=True)
+        self.chain = Chain.open(self.genesis, path)
+        self.status = NodeStatus(name=self.me.name, role="observer" if self.me.is_observer
+                                 else "validator" if self.me.is_validator else "rpc",
+                                 address=self.signer.address)
+        self.transport: Transport | None = None
+        self.service: ConsensusService | None = None
+        self.engine: Engine | None = None
+        self.sync: BlockSync | None = None
+        self.rpc: RpcServer | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = asyncio.Event()
+
+    # -- composition ----------------------------------------------------------------------
+
+    def _peers(self) -> tuple[frozenset[bytes], list[PeerSpec]]:
+        allowed, static = set(), []
+        for n in self.spec.nodes:
+            node_id = bytes.fromhex(n.public_key.removeprefix("0x"))
+            allowed.add(node_id)
+            if n.name != self.me.name:
+                static.append(PeerSpec(node_id, n.host, n.p2p_port, n.name))
+        return frozenset(allowed), static
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.spec.dev_mode:
+            await self._start_dev()
+            return
+        allowed, static = self._peers()
+        if node_id_of(self.signer) not in allowed:
+            raise NodeError(f"{self.me.name}'s node key is not on the network's allowlist")
+        self.transport = Transport(
+            self.signer,
+            P2PConfig(network_id=self.genesis.hash, allowed=allowed, static_peers=static,
+                      host=self.me.host, port=self.me.p2p_port, name=self.me.name),
+            blocks=self._serve_block, on_transactions=self._received_transactions)
+        votes = None
+        if self.me.is_validator:
+            self.engine = Engine(self.signer, self.chain, self.chain,
+                                 EngineConfig.from_genesis(self.genesis))
+            self.service = ConsensusService(self.engine, self.chain, head=lambda: self.chain.head,
+                                            network=self.transport)
+            self.transport.on_consensus = self.service.deliver
+            importer = self.service.import_block
+            votes = self.engine.votes
+        else:
+            importer = self._import_verified
+        self.sync = BlockSync(self.transport, self.chain, importer)
+        self.transport.on_status = self.sync.poke
+        pool = None if self.me.is_observer else _GossipingPool(self.chain, self.transport, loop)
+        api = NodeAPI(chain=self.chain, status=self.status, pool=pool, votes=votes)
+        self.rpc = RpcServer(api, RpcConfig(read_only=self.me.is_observer),
+                             host=self.me.host, port=self.me.rpc_http_port)
+        await self.transport.start()
+        await self.rpc.start()
+        if self.service is not None:
+            await self.service.start()
+        self.sync.start()
+        self._tasks.append(asyncio.ensure_future(self._refresh_status()))
+        log.info("%s (%s, 0x%s) up: head %d, p2p %s:%d, rpc %s", self.me.name, self.status.role,
+                 self.signer.address.hex(), self.chain.head.number, self.me.host,
+                 self.me.p2p_port, self.rpc.url)
+
+    async def _start_dev(self) -> None:
+        from node.execution.devmode import DevChain
+
+        dev = DevChain(self.chain, self.signer)
+        api = NodeAPI(chain=self.chain, status=self.status, pool=dev.pool, dev=dev)
+        self.rpc = RpcServer(api, RpcConfig(p2p_enabled=False), host=self.me.host,
+                             port=self.me.rpc_http_port)
+        await self.rpc.start()
+        log.info("%s dev node up (automine): head %d, rpc %s", self.me.name,
+                 self.chain.head.number, self.rpc.url)
+
+    def _serve_block(self, number: int) -> bytes | None:
+        block = self.chain.block(number)
+        return None if block is None else block.encode()
+
+    def _received_transactions(self, raws: list[bytes], peer: bytes) -> None:
+        if self.me.is_observer:
+            return
+        for raw in raws:
+            with contextlib.suppress(ValueError):  # duplicates and stale nonces are normal
+                self.chain.pool.add(raw, local=False)
+
+    async def _import_verified(self, block: Block) -> None:
+        """Observer import: Chain.import_block checks every seal and re-executes the block."""
+        await asyncio.get_running_loop().run_in_executor(None, self.chain.import_block, block)
+
+    async def _refresh_status(self) -> None:
+        while True:
+            if self.transport is not None:
+                self.status.peers = self.transport.peers()
+            if self.sync is not None:
+                self.status.syncing = self.sync.syncing
+            if self.engine is not None:
+                self.status.round_changes = dict(self.engine.round_changes)
+                self.status.missed_proposals = dict(self.engine.missed_proposals)
+            await asyncio.sleep(STATUS_INTERVAL)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.sync is not None:
+            await self.sync.stop()
+        if self.service is not None:
+            await self.service.stop()
+        if self.rpc is not None:
+            await self.rpc.stop()
+        if self.transport is not None:
+            await self.transport.stop()
+        self.chain.close()
+
+    async def run_until_signalled(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopped.set)
+        await self.start()
+        print(json.dumps({"name": self.me.name, "rpc_http": self.rpc.url if self.rpc else None,
+                          "pid": __import__("os").getpid()}), flush=True)
+        await self._stopped.wait()
+        log.info("%s stopping", self.me.name)
+        await self.stop()
