@@ -45,3 +45,8 @@ class ChainSource(ABC):
 
     @abstractmethod
     def transactions(self, hashes: Sequence[bytes]) -> list[RpcTransaction | None]: ...
+
+    @abstractmethod
+    def logs(self, address: bytes, topic0: bytes, from_block: int, to_block: int
+             ) -> list[dict[str, Any]]:
+        """``eth_getLogs`` for one contract and one event: a hint where to look, never proof."""

@@ -31,6 +31,7 @@ from chain.ledger import LedgerRecord, verify_records
 from chain.qbft.genesis import Genesis, GenesisError
 from observer.abc import ChainSource, SourceError
 from observer.checkpoint import CheckpointError, CheckpointStore
+from observer.proof import ProofFileError, check_proof, make_proof
 from observer.records import LedgerWalk
 from observer.rpc import RpcSource
 from observer.verify import Report, Verifier
@@ -248,6 +249,68 @@ def _finish(report: Report, console: Console, evidence_dir: Path, report_path: P
         console.print(f"evidence written to {path}")
     if report_path is not None:
         report_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+
+
+@main.command(epilog="""\b
+Exit codes: 0 the proof file was written (and checks); 1 the node's data does not make a
+valid proof; 2 bad usage; 3 the node could not be read.""")
+@click.option("--rpc", "url", required=True, metavar="URL", help="JSON-RPC endpoint of a node.")
+@click.option("--genesis", "genesis_path", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--ledger", "ledger_address", required=True, metavar="ADDRESS",
+              help="The CeFi Event Ledger contract (0x…).")
+@click.option("--record", "seq", type=click.IntRange(min=1), required=True,
+              help="Sequence number of the record to prove.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the proof (default: record-SEQ.proof.json).")
+def prove(url: str, genesis_path: Path, ledger_address: str, seq: int, out_path: Path | None) -> None:
+    """Write a self-contained proof of one record: the record, its receipt and the
+    Merkle-Patricia proof to the receipts root of its sealed header, that header with its
+    seals, and the validator-set lineage back to the genesis. Anyone checks it offline with
+    `check-proof` and the genesis file alone."""
+    console = Console(stderr=True)
+    genesis = _load_genesis(genesis_path)
+    domain = _ledger(genesis, ledger_address)
+    assert domain is not None
+    source = _sources((url,))[0]
+    try:
+        data = make_proof(source, genesis, domain.ledger_address, seq)
+    except SourceError as exc:
+        console.print(f"[bold red]cannot prove[/bold red]: {exc}")
+        sys.exit(EXIT_UNREADABLE)
+    except (ProofFileError, ValueError) as exc:
+        console.print(f"[bold red]the node's data does not prove record {seq}[/bold red]: {exc}")
+        sys.exit(EXIT_FAILED)
+    out = out_path or Path(f"record-{seq}.proof.json")
+    out.write_bytes(data)
+    console.print(f"proof of record {seq} written to {out} ({len(data):,} bytes)")
+
+
+@main.command("check-proof", epilog="""\b
+Exit codes: 0 the proof holds; 1 it does not (the reason is printed); 2 bad usage.""")
+@click.argument("proof_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--genesis", "genesis_path", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The network's genesis.json: the only thing trusted.")
+def check_proof_command(proof_file: Path, genesis_path: Path) -> None:
+    """Verify a proof file offline, with no node: the record, its sealed block, and the
+    validator sets from the genesis to that block."""
+    console = Console()
+    genesis = _load_genesis(genesis_path)
+    try:
+        proven = check_proof(proof_file.read_bytes(), genesis)
+    except ProofFileError as exc:
+        console.print(f"[bold red]INVALID[/bold red] {exc}")
+        sys.exit(EXIT_FAILED)
+    r = proven.record
+    scheme = r.attestation.scheme_id if r.attestation else "?"
+    console.print(f"[bold green]VALID[/bold green] record {r.seq} ({r.event_type}) by actor "
+                  f"0x{r.actor.hex()}, attested (scheme {scheme}), "
+                  f"in block {proven.block} 0x{proven.block_hash.hex()}")
+    console.print(f"sealed by {len(proven.committers)} of {len(proven.validators)} validators; "
+                  f"{len(proven.lineage)} validator set(s) derived from the genesis: " + "; ".join(
+                      f"from block {b}: {len(v)}" for b, v in proven.lineage))
+    console.print(f"record hash 0x{(r.record_hash or b'').hex()}, previous 0x{r.previous_hash.hex()}")
 
 
 @main.command("check-records")

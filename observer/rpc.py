@@ -171,6 +171,15 @@ class RpcSource(ChainSource):
                 raise SourceError(f"{self.name}: transaction 0x{h.hex()} is not a JSON object")
         return answers
 
+    def logs(self, address: bytes, topic0: bytes, from_block: int, to_block: int
+             ) -> list[dict[str, Any]]:
+        answer = self.call("eth_getLogs", [{"address": "0x" + address.hex(),
+                                            "topics": ["0x" + topic0.hex()],
+                                            "fromBlock": hex(from_block), "toBlock": hex(to_block)}])
+        if not isinstance(answer, list) or not all(isinstance(x, dict) for x in answer):
+            raise SourceError(f"{self.name}: eth_getLogs did not answer with a list of logs")
+        return answer
+
 
 def _quantity(value: Any, method: str, name: str) -> int:
     if isinstance(value, str) and value.startswith("0x"):

@@ -76,6 +76,22 @@ class HostileNode:
                     if r.get("transactionHash") == params[0]:
                         return copy.deepcopy(r)
             return None
+        if method == "eth_getLogs":
+            flt = params[0]
+            lo, hi = self._number(flt["fromBlock"]), self._number(flt["toBlock"])
+            if lo is None or hi is None:
+                raise _RpcError(-32602, "invalid block range")
+            topics = flt.get("topics") or []
+            out = []
+            for rs in self.receipts[lo:hi + 1]:
+                for r in rs:
+                    for log in r["logs"]:
+                        if log["address"] != flt.get("address", log["address"]):
+                            continue
+                        if topics and (not log["topics"] or log["topics"][0] != topics[0]):
+                            continue
+                        out.append(copy.deepcopy(log))
+            return out
         raise _RpcError(-32601, "Method not found")
 
     def _number(self, tag: str) -> int | None:

@@ -39,3 +39,30 @@ def test_history_resumed_from_json_tallies_as_one_that_never_stopped():
     assert resumed.to_json() == whole.to_json()
     assert len(whole.changes) >= 2  # the walk above really changed the set
     assert resumed.validators_for(30) == whole.validators_for(30)
+
+
+def test_lineage_from_vote_headers_alone_derives_every_set_as_the_full_history():
+    from chain.qbft.genesis import Genesis, QbftSettings, build_genesis
+    from observer.proof import Lineage
+
+    rng = random.Random(11)
+    genesis_set = [_addr(i) for i in range(1, 5)]
+    genesis = Genesis(build_genesis(chain_id=7, validators=genesis_set,
+                                    qbft=QbftSettings(epoch_length=7),
+                                    validator_transitions={40: genesis_set[:3]}))
+    full = ValidatorHistory(genesis.qbft.epoch, genesis.validator_overrides)
+    full.apply(0, bytes(20), genesis.extra)
+    sparse = Lineage.start(genesis)
+    for n in range(1, 90):
+        current = full.validators_for(n)
+        vote = (Vote(rng.choice([_addr(i) for i in range(1, 8)]), rng.random() < 0.6)
+                if rng.random() < 0.4 else None)
+        coinbase = current[n % len(current)]
+        full.apply(n, coinbase, ExtraData(bytes(32), current, vote, 0, ()))
+        if vote is not None:  # the proof carries only the headers with a vote
+            sparse.skip_to(n)
+            assert sparse.validators() == current, n
+            sparse.apply(n, coinbase, current, vote)
+    sparse.skip_to(90)
+    assert sparse.validators() == full.validators_for(90)
+    assert [b for b, _ in sparse.changes] == [c.block for c in full.changes]
