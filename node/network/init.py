@@ -19,6 +19,8 @@ from eth_hash.auto import keccak
 from chain.attest.keys import KeystoreError, write_keystore
 from chain.qbft.genesis import Genesis, GenesisError, QbftSettings, build_genesis
 from chain.qbft.seals import address_of, public_key_of
+from node.network import besu, jwt, kubernetes, monitoring
+from node.network.besu import primary_role
 from node.network.spec import Consensus, Gas, NetworkSpec, NodeSpec, Organisation, SpecError
 
 GENESIS_FILE = "genesis.json"
@@ -86,11 +88,10 @@ def default_spec(name: str, *, validators: int, observers: int, chain_id: int,
 
 
 def genesis_for(spec: NetworkSpec) -> dict[str, object]:
-    validators = sorted(bytes.fromhex(n.address.removeprefix("0x")) for n in spec.validators)
     c = spec.consensus
     return build_genesis(
         chain_id=spec.chain_id,
-        validators=validators,
+        validators=spec.genesis_validator_addresses(),
         qbft=QbftSettings(block_period_seconds=c.block_period_seconds,
                           epoch_length=c.epoch_length,
                           request_timeout_seconds=c.request_timeout_seconds,
@@ -137,6 +138,12 @@ def init_network(directory: Path, spec: NetworkSpec, password: str, *,
     directory.mkdir(parents=True, exist_ok=True)
     seed = f"{spec.name}/{spec.chain_id}" if spec.seeded_keys else None
     for node in spec.nodes:
+        if node.remote:
+            if not (node.address and node.public_key):
+                raise SpecError(f"node {node.name} is remote (its organisation holds the key) but "
+                                "network.yaml lacks its address or public_key; copy them from "
+                                "its organisation's join request")
+            continue
         info = read_key_info(directory, node.name)
         if info is None:
             info = _new_key(directory, node.name, password, seed, scrypt_n)
@@ -166,5 +173,26 @@ def init_network(directory: Path, spec: NetworkSpec, password: str, *,
     else:
         path.write_text(json.dumps(genesis_json, indent=2) + "\n")
     spec.save(directory)
-    write_lock(directory, genesis, [GENESIS_FILE])
+    jwt_pem = None
+    if spec.rpc_auth == "jwt" and any(primary_role(n) == "rpc" for n in spec.nodes):
+        jwt_pem = jwt.ensure_key(directory / KEYS_DIR, password)
+    generated = write_generated(directory, spec, path.read_text(), jwt_pem)
+    write_lock(directory, genesis, [GENESIS_FILE, *generated])
     return spec, genesis
+
+
+def generated_files(spec: NetworkSpec, genesis_text: str, jwt_pem: str | None) -> dict[str, str]:
+    """Every file derived from the spec (besides genesis.json): path in the network folder ->
+    content. Pure, so doctor can tell a stale file from a hand-edited one."""
+    return {**besu.files(spec, jwt_pem), **kubernetes.files(spec, genesis_text, jwt_pem),
+            **monitoring.files(spec)}
+
+
+def write_generated(directory: Path, spec: NetworkSpec, genesis_text: str,
+                    jwt_pem: str | None) -> list[str]:
+    out = generated_files(spec, genesis_text, jwt_pem)
+    for name, text in out.items():
+        target = directory / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+    return sorted(out)

@@ -14,9 +14,12 @@ from typing import Any
 
 import yaml
 
+from node.network.besu_options import BesuVersionError, reference_version
+
 SPEC_FILE = "network.yaml"
 ROLES = ("validator", "bootnode", "rpc", "observer")
-DEFAULT_BESU_VERSION = "26.3.0"
+DEFAULT_BESU_VERSION = "26.8.0"
+RPC_AUTH = ("jwt", "none")
 
 
 class SpecError(ValueError):
@@ -36,6 +39,11 @@ class NodeSpec:
     """Node key address (0x…): a validator's identity in extraData. Filled in by init."""
     public_key: str = ""
     """Node public key (0x + 128 hex), the enode id. Filled in by init."""
+    remote: bool = False
+    """Its key is held by another organisation: init neither creates nor expects it here."""
+    host_allowlist: list[str] = field(default_factory=list)
+    """Extra Host header names the node's JSON-RPC accepts (a public DNS name of an RPC node);
+    localhost and the node's own host are always allowed."""
 
     @property
     def is_validator(self) -> bool:
@@ -74,6 +82,21 @@ class Gas:
 
 
 @dataclass
+class KubernetesSettings:
+    """What the generated Kubernetes manifests need beyond the nodes themselves."""
+
+    namespace: str = ""
+    """Defaults to the network's name."""
+    image: str = ""
+    """Defaults to hyperledger/besu:<besu_version>."""
+    storage_size: str = "20Gi"
+    cpu_request: str = "1"
+    memory_request: str = "4Gi"
+    memory_limit: str = "6Gi"
+    java_heap: str = "3g"
+
+
+@dataclass
 class NetworkSpec:
     name: str
     chain_id: int
@@ -88,6 +111,13 @@ class NetworkSpec:
     seeded_keys: bool = False
     """Keys derived from fixed seeds: a throwaway devnet only; never for a real network."""
     organisations: list[Organisation] = field(default_factory=list)
+    rpc_auth: str = "jwt"
+    """"jwt": RPC-tier nodes accept only JWTs signed by the operator's key (ES256); "none"."""
+    genesis_validators: list[str] = field(default_factory=list)
+    """The validators in the genesis extraData, when they are no longer the spec's validator
+    nodes (a network that has grown by votes, or an organisation joining one). Empty: the
+    validator nodes."""
+    kubernetes: KubernetesSettings = field(default_factory=KubernetesSettings)
 
     @property
     def nodes(self) -> list[NodeSpec]:
@@ -96,6 +126,20 @@ class NetworkSpec:
     @property
     def validators(self) -> list[NodeSpec]:
         return [n for n in self.nodes if n.is_validator]
+
+    @property
+    def namespace(self) -> str:
+        return self.kubernetes.namespace or self.name
+
+    @property
+    def besu_image(self) -> str:
+        return self.kubernetes.image or f"hyperledger/besu:{self.besu_version}"
+
+    def genesis_validator_addresses(self) -> list[bytes]:
+        """The extraData validators, in extraData order."""
+        if self.genesis_validators:
+            return [bytes.fromhex(a[2:]) for a in self.genesis_validators]
+        return sorted(bytes.fromhex(n.address.removeprefix("0x")) for n in self.validators)
 
     def node(self, name: str) -> NodeSpec:
         for n in self.nodes:
@@ -132,6 +176,15 @@ class NetworkSpec:
             raise SpecError("consensus.validator_selection must be 'blockheader' or 'contract'")
         if self.deployment not in ("local", "kubernetes"):
             raise SpecError("deployment must be 'local' or 'kubernetes'")
+        if self.rpc_auth not in RPC_AUTH:
+            raise SpecError(f"rpc_auth must be one of {', '.join(RPC_AUTH)}")
+        try:
+            reference_version(self.besu_version)
+        except BesuVersionError as exc:
+            raise SpecError(f"besu_version: {exc}") from None
+        for a in self.genesis_validators:
+            if not re.fullmatch(r"0x[0-9a-fA-F]{40}", a):
+                raise SpecError(f"genesis_validators: {a!r} is not a 0x-prefixed 20-byte address")
         if self.gas.limit < 5_000:
             raise SpecError("gas.limit must be at least 5000")
         seen: set[str] = set()
@@ -181,6 +234,9 @@ class NetworkSpec:
                 dev_mode=bool(data.get("dev_mode", False)),
                 seeded_keys=bool(data.get("seeded_keys", False)),
                 organisations=orgs,
+                rpc_auth=str(data.get("rpc_auth", "jwt")),
+                genesis_validators=[str(a) for a in data.get("genesis_validators") or []],
+                kubernetes=KubernetesSettings(**(data.get("kubernetes") or {})),
             )
         except KeyError as exc:
             raise SpecError(f"network spec lacks the field {exc.args[0]!r}") from None
