@@ -35,6 +35,7 @@ from observer.proof import ProofFileError, check_proof, make_proof
 from observer.records import LedgerWalk
 from observer.rpc import RpcSource
 from observer.verify import Report, Verifier
+from observer.watch import Watcher
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -249,6 +250,61 @@ def _finish(report: Report, console: Console, evidence_dir: Path, report_path: P
         console.print(f"evidence written to {path}")
     if report_path is not None:
         report_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+
+
+@main.command(epilog="""\b
+Exit codes (it runs until something is wrong):
+  1  a verification failure (the report names it; the webhook gets it)
+  3  the node could not be read for --max-down seconds
+  4  equivocation (evidence written to --evidence)
+""")
+@click.option("--rpc", "urls", multiple=True, required=True, metavar="URL",
+              help="JSON-RPC endpoint; several to compare nodes.")
+@click.option("--genesis", "genesis_path", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--ledger", "ledger_address", default=None, metavar="ADDRESS",
+              help="Also walk the records of this CeFi Event Ledger contract.")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=2.0, show_default=True,
+              help="Seconds between looks at the node's head.")
+@click.option("--webhook", default=None, metavar="URL",
+              help="POST the report as JSON here on the first failure.")
+@click.option("--max-down", type=click.FloatRange(min=0), default=300.0, show_default=True,
+              help="Seconds a node may stay unreadable before that is an alarm.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None)
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None)
+@click.option("--evidence", "evidence_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("evidence"), show_default=True)
+@click.option("--rounds", type=click.IntRange(min=1), default=None, hidden=True)
+def watch(urls: tuple[str, ...], genesis_path: Path, ledger_address: str | None, interval: float,
+          webhook: str | None, max_down: float, jobs: int | None, state_dir: Path | None,
+          evidence_dir: Path, rounds: int | None) -> None:
+    """Keep verifying new blocks (and records) as they come; stop at the first failure."""
+    console = Console(stderr=True)
+    genesis = _load_genesis(genesis_path)
+    store = CheckpointStore.for_genesis(genesis.hash, state_dir)
+    verifier = _verifier(genesis, urls, store, jobs, _ledger(genesis, ledger_address))
+
+    def round_done(report: Report) -> None:
+        console.print(f"verified to block {report.last} ({report.blocks:,} blocks, "
+                      f"{report.records:,} records this session)")
+
+    watcher = Watcher(verifier, interval=interval, max_down=max_down, webhook=webhook,
+                      on_round=round_done, warn=lambda m: console.print(f"[yellow]{m}[/yellow]"))
+    try:
+        outcome = watcher.run(rounds)
+    except CheckpointError as exc:
+        console.print(f"[bold red]cannot verify[/bold red]: {exc}")
+        sys.exit(EXIT_UNREADABLE)
+    finally:
+        verifier.close()
+    if outcome is None:
+        return
+    outcome.report.set_changes = verifier.set_changes()
+    _finish(outcome.report, console, evidence_dir, None)
+    if outcome.kind == "unreachable":
+        console.print(f"[bold red]node unreadable[/bold red]: {outcome.detail}")
+        sys.exit(EXIT_UNREADABLE)
+    sys.exit(_exit_code(outcome.report))
 
 
 @main.command(epilog="""\b
