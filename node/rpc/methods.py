@@ -80,6 +80,8 @@ class _Lru:
                 self.items.move_to_end(key)
                 return self.items[key]
         value = make()
+        if value is None:
+            return None  # not known yet: ask again next time
         with self.lock:
             self.items[key] = value
             if len(self.items) > self.size:
@@ -201,6 +203,7 @@ class Methods:
         return None if header is None else header.number
 
     def receipts(self, block_id: bytes) -> list[Receipt]:
+        """Receipts of a known block, cached by its hash (a block's receipts never change)."""
         found: list[Receipt] | None = self._receipts.get(block_id, lambda: self.chain.receipts(block_id))
         return found or []
 
@@ -588,6 +591,8 @@ class Methods:
         if start >= end:
             raise invalid_params(P.BLOCK_NUMBER, f"the range [{start}, {end}) is empty: the end "
                                                  "is exclusive and must be after the start")
+        if end - start > self.config.max_logs_range:
+            raise range_too_large(end - start, self.config.max_logs_range)
         metrics: dict[bytes, list[int]] = {}
         for n in range(start, end):
             header = self.chain.header(n)

@@ -90,7 +90,7 @@ def render(node: NodeAPI, counters: Counters) -> str:
                  "The number of transactions currently present in the layer")
         o.sample("besu_transaction_pool_number_of_transactions",
                  stats.local_count + stats.remote_count, [("layer", "pending")])
-        o.gauge("besu_transaction_pool_transactions_max", "The maximum number of pooled transactions",
+        o.gauge("smartta_transaction_pool_max_size", "The most transactions the pool holds",
                 stats.max_size)
     o.family("besu_transaction_pool_added", "counter",
              "Count of transactions added to the transaction pool")
