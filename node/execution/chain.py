@@ -401,11 +401,11 @@ class Chain(ChainAPI, BlockSource, ValidatorView):
             for tx in selection:
                 if runner.gas_left < 21_000 or time.monotonic() > deadline:
                     break
-                if tx.fork != env.fork.name:
-                    tx = self.cache.decode(tx.raw, env.fork, self.chain_id)
                 try:
+                    if tx.fork != env.fork.name:  # the pool decoded it before a fork began
+                        tx = self.cache.decode(tx.raw, env.fork, self.chain_id)
                     runner.apply(tx)
-                except TxInvalid as exc:
+                except (TxInvalid, abc.TxRejected) as exc:
                     log.debug("left out 0x%s: %s", tx.hash.hex(), exc)
                     selection.skip_sender(tx.sender)
             execution = runner.finish()

@@ -21,14 +21,14 @@ Transactions are also checked as Besu's ``MainnetTransactionValidator`` does: th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, cast
 
 from eth._utils.address import generate_contract_address
 from eth.abc import ComputationAPI, MessageAPI, SignedTransactionAPI, StateAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS
-from eth.exceptions import OutOfGas
+from eth.exceptions import FullStack, InsufficientStack, OutOfGas
 from eth.vm.execution_context import ExecutionContext
 from eth.vm.forks.cancun import CancunVM
 from eth.vm.forks.cancun.computation import CancunComputation
@@ -43,6 +43,7 @@ from eth.vm.forks.shanghai import ShanghaiVM
 from eth.vm.forks.shanghai.computation import ShanghaiComputation
 from eth.vm.forks.shanghai.state import ShanghaiState, ShanghaiTransactionExecutor
 from eth.vm.message import Message
+from eth.vm.opcode import _FastOpcode
 from eth_utils.exceptions import ValidationError
 
 from chain.qbft.genesis import Genesis, GenesisError
@@ -242,11 +243,120 @@ _PYEVM: dict[str, tuple[type[Any], type[Any], type[Any], type[Any]]] = {
 }
 
 
+def _metered(logic: Callable[..., Any], cost: int, mnemonic: str) -> Callable[..., Any]:
+    """A fixed-cost opcode that charges its gas in place: py-evm goes through three calls
+    (the opcode, the computation, the gas meter) for every instruction; this is one."""
+
+    def run(computation: Any) -> Any:
+        meter = computation._gas_meter
+        if cost > meter.gas_remaining:
+            raise OutOfGas(f"Out of gas: Needed {cost} - Remaining {meter.gas_remaining} "
+                           f"- Reason: {mnemonic}")
+        meter.gas_remaining -= cost
+        return logic(computation)
+
+    run.mnemonic = mnemonic  # type: ignore[attr-defined]
+    return run
+
+
+def _charge(computation: Any, cost: int, mnemonic: str) -> None:
+    meter = computation._gas_meter
+    if cost > meter.gas_remaining:
+        raise OutOfGas(f"Out of gas: Needed {cost} - Remaining {meter.gas_remaining} "
+                       f"- Reason: {mnemonic}")
+    meter.gas_remaining -= cost
+
+
+def _push(size: int, cost: int, mnemonic: str) -> Callable[..., Any]:
+    """PUSHn on py-evm's own stack and code stream, without its three layers of calls (the
+    stack holds the pushed bytes, zero-padded on the right at the end of the code, as
+    ``eth.vm.logic.stack.push_XX`` leaves them)."""
+
+    def run(computation: Any) -> None:
+        _charge(computation, cost, mnemonic)
+        code = computation.code
+        pc = code.program_counter
+        raw = code._raw_code_bytes[pc:pc + size]
+        code.program_counter = pc + size
+        if len(raw) != size:
+            raw = raw.ljust(size, b"\x00")
+        values = computation._stack.values
+        if len(values) > 1023:
+            raise FullStack("Stack limit reached")
+        values.append(raw)
+
+    return run
+
+
+def _dup(position: int, cost: int, mnemonic: str) -> Callable[..., Any]:
+    def run(computation: Any) -> None:
+        _charge(computation, cost, mnemonic)
+        values = computation._stack.values
+        if len(values) > 1023:
+            raise FullStack("Stack limit reached")
+        try:
+            values.append(values[-position])
+        except IndexError:
+            raise InsufficientStack(f"Insufficient stack items for DUP{position}") from None
+
+    return run
+
+
+def _swap(position: int, cost: int, mnemonic: str) -> Callable[..., Any]:
+    def run(computation: Any) -> None:
+        _charge(computation, cost, mnemonic)
+        values = computation._stack.values
+        try:
+            values[-1], values[-position - 1] = values[-position - 1], values[-1]
+        except IndexError:
+            raise InsufficientStack(f"Insufficient stack items for SWAP{position}") from None
+
+    return run
+
+
+def _pop(cost: int, mnemonic: str) -> Callable[..., Any]:
+    def run(computation: Any) -> None:
+        _charge(computation, cost, mnemonic)
+        try:
+            computation._stack.values.pop()
+        except IndexError:
+            raise InsufficientStack("Wanted 1 stack item, had none") from None
+
+    return run
+
+
+def _fast_opcodes(opcodes: dict[int, Any]) -> dict[int, Any]:
+    """py-evm's opcode table with the fixed-cost opcodes charged in place, and the stack
+    shuffling ones (about half of what contracts execute) done directly on py-evm's stack.
+    Checked against stock py-evm by tests/node/execution/test_against_pyevm.py."""
+    out: dict[int, Any] = {}
+    for code, op in opcodes.items():
+        if type(op) is not _FastOpcode:
+            out[code] = op
+            continue
+        name, cost = op.mnemonic, op.gas_cost
+        fn: Callable[..., Any]
+        if 0x5F <= code <= 0x7F and name == f"PUSH{code - 0x5F}":
+            fn = _push(code - 0x5F, cost, name)
+        elif 0x80 <= code <= 0x8F and name == f"DUP{code - 0x7F}":
+            fn = _dup(code - 0x7F, cost, name)
+        elif 0x90 <= code <= 0x9F and name == f"SWAP{code - 0x8F}":
+            fn = _swap(code - 0x8F, cost, name)
+        elif code == 0x50 and name == "POP":
+            fn = _pop(cost, name)
+        else:
+            fn = _metered(op.logic_fn, cost, name)
+        fn.mnemonic = name  # type: ignore[attr-defined]
+        out[code] = fn
+    return out
+
+
 def _state_class(name: str, contract_size_limit: int) -> type[StateAPI]:
     _vm, state, executor, computation = _PYEVM[name]
     title = name.capitalize()
     comp = type(f"Qbft{title}Computation", (_Computation, computation),
-                {"contract_size_limit": contract_size_limit})
+                {"contract_size_limit": contract_size_limit,
+                 "opcodes": _fast_opcodes(computation.opcodes)})
     exe = type(f"Qbft{title}Executor", (_Executor, executor), {})
     return cast(type[StateAPI], type(f"Qbft{title}State", (_State, state), {
         "computation_class": comp, "transaction_executor_class": exe}))

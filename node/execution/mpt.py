@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, MutableMapping
 
-import rlp
 from eth_hash.auto import keccak
+
+from chain import fastrlp
 
 BLANK_ROOT = bytes.fromhex("56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421")
 _HEX = "0123456789abcdef"
@@ -99,7 +100,7 @@ def _unprefix(b: bytes) -> tuple[str, bool]:
 
 def decode_node(enc: bytes) -> Node:
     """A node object from its RLP (embedded children become objects, hashed ones stay hashes)."""
-    node = _from_items(rlp.decode(enc))
+    node = _from_items(fastrlp.decode(enc))
     node.enc = enc
     return node
 
@@ -137,7 +138,7 @@ def _child(item: object) -> Child:
             raise ValueError(f"trie child reference is {len(item)} bytes, expected 32")
         return item
     embedded = _from_items(item)
-    embedded.enc = bytes(rlp.encode(item))
+    embedded.enc = fastrlp.encode(item)
     return embedded
 
 

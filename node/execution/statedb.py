@@ -16,9 +16,8 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-import rlp
 from eth.abc import AccountDatabaseAPI, MetaWitnessAPI
 from eth.db.journal import get_next_checkpoint
 from eth.db.witness import MetaWitness
@@ -27,6 +26,7 @@ from eth_hash.auto import keccak
 from eth_typing import Address, Hash32
 from eth_utils.exceptions import ValidationError
 
+from chain import fastrlp
 from node.execution import mpt
 
 EMPTY_CODE_HASH = bytes(keccak(b""))
@@ -50,10 +50,10 @@ def encode_account(a: Account) -> bytes:
 
 
 def decode_account(raw: bytes) -> Account:
-    items = rlp.decode(raw)
-    if not isinstance(items, list) or len(items) != 4:
+    items = fastrlp.decode(raw)
+    if not isinstance(items, list) or len(items) != 4 or not all(isinstance(i, bytes) for i in items):
         raise ValueError("stored account is not a 4-item RLP list")
-    nonce, balance, root, code_hash = items
+    nonce, balance, root, code_hash = cast(list[bytes], items)
     return Account(int.from_bytes(nonce, "big"), int.from_bytes(balance, "big"), root, code_hash)
 
 
@@ -203,7 +203,7 @@ class StateDB(AccountDatabaseAPI):
             trie = self._src.trie(base.storage_root) if base is not None else None
             self._storage_tries[address] = trie
         raw = mpt.get(trie, slot_key(slot), self._src.load)
-        value = int.from_bytes(rlp.decode(raw), "big") if raw else 0
+        value = int.from_bytes(fastrlp.decode(raw), "big") if raw else 0  # type: ignore[arg-type]
         cached[slot] = value
         return value
 

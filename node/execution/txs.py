@@ -12,11 +12,12 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from coincurve import PublicKey
 from eth_hash.auto import keccak
 
+from chain import fastrlp
 from node.abc import TxRejected
 from node.execution.forks import Fork
 
@@ -105,7 +106,7 @@ def decode(raw: bytes, fork: Fork, chain_id: int, *, allow_unprotected: bool = T
         raise TxRejected("Invalid signature", "r and s must be in [1, n-1], s in the lower half "
                                               "of the curve order (EIP-2), yParity 0 or 1")
     try:
-        digest = keccak(tx.get_message_for_signing())
+        digest = keccak(_signing_payload(raw, kind, tx.chain_id if kind == 0 else None))
         public = PublicKey.from_signature_and_message(
             r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes((y,)), digest, hasher=None)
     except Exception:  # coincurve raises bare Exception for a point that does not recover
@@ -128,10 +129,22 @@ def decode(raw: bytes, fork: Fork, chain_id: int, *, allow_unprotected: bool = T
     return Tx(raw, bytes(keccak(raw)), tx, sender, kind, fork.name)
 
 
+def _signing_payload(raw: bytes, kind: int, legacy_chain_id: int | None) -> bytes:
+    """What the sender signed, cut from the network bytes: the fields before the signature,
+    re-encoded (plus the chain id for EIP-155). py-evm rebuilds an unsigned transaction object
+    for this, which costs more than recovering the key."""
+    if kind:
+        return raw[:1] + fastrlp.encode(cast(list[bytes], fastrlp.decode(raw[1:]))[:-3])
+    fields = cast(list[bytes], fastrlp.decode(raw))[:6]
+    if legacy_chain_id is not None:
+        fields += [legacy_chain_id, b"", b""]  # type: ignore[list-item]
+    return fastrlp.encode(fields)
+
+
 class TxCache:
     """Decoded transactions by hash, bounded; shared by the pool and block validation."""
 
-    def __init__(self, size: int = 50_000) -> None:
+    def __init__(self, size: int = 30_000) -> None:
         self._items: OrderedDict[bytes, Tx] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import lmdb
-import rlp
 
+from chain import fastrlp
 from chain.qbft.header import BlockHeader
 
 SCHEMA = b"1"
@@ -166,7 +166,7 @@ class ChainStore:
             raw = txn.get(block_hash)
         if raw is None:
             return None
-        items = rlp.decode(bytes(raw))
+        items = _decode(bytes(raw))
         txs = tuple(items[0])
         withdrawals = tuple(items[1][0]) if items[1] else None
         return txs, withdrawals
@@ -176,7 +176,7 @@ class ChainStore:
             raw = txn.get(block_hash)
         if raw is None:
             return None
-        return [StoredReceipt.decode(r) for r in rlp.decode(bytes(raw))]
+        return [StoredReceipt.decode(r) for r in _decode(bytes(raw))]
 
     def block_logs(self, number: int) -> list[StoredLog]:
         with self.env.begin(db=self._logs) as txn:
@@ -277,14 +277,14 @@ class ChainStore:
             txn.put(_U64.pack(number), block.hash, db=self._canonical)
             body: list[object] = [list(block.transactions),
                                   [] if block.withdrawals is None else [list(block.withdrawals)]]
-            txn.put(block.hash, rlp.encode(body), db=self._bodies)
-            txn.put(block.hash, rlp.encode([r.encode() for r in block.receipts]),
+            txn.put(block.hash, fastrlp.encode(body), db=self._bodies)
+            txn.put(block.hash, fastrlp.encode([r.encode() for r in block.receipts]),
                     db=self._receipts)
             for i, r in enumerate(block.receipts):
                 txn.put(r.tx_hash, _TXLOC.pack(number, i), db=self._txs)
             if block.logs:
                 txn.cursor(db=self._logs).putmulti(
-                    [(_LOGKEY.pack(number, i), rlp.encode([a, list(t), d, ti, th]))
+                    [(_LOGKEY.pack(number, i), fastrlp.encode([a, list(t), d, ti, th]))
                      for i, (a, t, d, ti, th) in enumerate(block.logs)])
                 suffix = _U64.pack(number)
                 addrs = {a for a, _t, _d, _i, _h in block.logs}
@@ -311,7 +311,7 @@ class ChainStore:
             for n in range(head.number, number, -1):
                 key = _U64.pack(n)
                 h = _need(txn.get(key, db=self._canonical), f"canonical hash of block {n}")
-                receipts = rlp.decode(_need(txn.get(h, db=self._receipts), f"receipts of block {n}"))
+                receipts = _decode(_need(txn.get(h, db=self._receipts), f"receipts of block {n}"))
                 for r in receipts:
                     txn.delete(StoredReceipt.decode(r).tx_hash, db=self._txs)
                 for log in list(self._logs_of(txn, n)):
@@ -327,6 +327,11 @@ class ChainStore:
             txn.put(b"head", bytes(target), db=self._meta)
 
 
+def _decode(raw: bytes) -> Any:
+    """Stored values are this module's own RLP, so their shape is known."""
+    return fastrlp.decode(raw)
+
+
 def _need(value: bytes | None, what: str) -> bytes:
     if value is None:
         raise StoreError(f"the store lacks the {what}; it is damaged, resync into an empty directory")
@@ -334,6 +339,6 @@ def _need(value: bytes | None, what: str) -> bytes:
 
 
 def _decode_log(number: int, index: int, raw: bytes) -> StoredLog:
-    address, topics, data, tx_index, tx_hash = rlp.decode(bytes(raw))
+    address, topics, data, tx_index, tx_hash = _decode(bytes(raw))
     return StoredLog(address, tuple(topics), data, int.from_bytes(tx_index, "big"), tx_hash, index,
                      number)
