@@ -31,6 +31,7 @@ from chain.ledger import LedgerRecord, verify_records
 from chain.qbft.genesis import Genesis, GenesisError
 from observer.abc import ChainSource, SourceError
 from observer.checkpoint import CheckpointError, CheckpointStore
+from observer.export import trail, write_csv, write_parquet, write_pdf
 from observer.proof import ProofFileError, check_proof, make_proof
 from observer.records import LedgerWalk
 from observer.rpc import RpcSource
@@ -250,6 +251,57 @@ def _finish(report: Report, console: Console, evidence_dir: Path, report_path: P
         console.print(f"evidence written to {path}")
     if report_path is not None:
         report_path.write_text(json.dumps(report.to_json(), indent=2) + "\n")
+
+
+@main.command(epilog="""\b
+Exit codes: as verify's (the trail is written in every case but 2 and 3):
+  0 verified; 1 a failure (it is the trail's last row and in the PDF's findings);
+  2 bad usage; 3 a node could not be read; 4 equivocation.
+""")
+@click.option("--rpc", "urls", multiple=True, required=True, metavar="URL")
+@click.option("--genesis", "genesis_path", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--ledger", "ledger_address", required=True, metavar="ADDRESS",
+              help="The CeFi Event Ledger contract (0x…).")
+@click.option("--from", "from_block", type=click.IntRange(min=1), default=None,
+              help="First block (the blocks before it are linked and tallied, their records "
+                   "taken on trust, and the report says so).")
+@click.option("--to", "to_block", type=click.IntRange(min=0), default=None,
+              help="Last block (default: the node's head).")
+@click.option("--fund", default=None, help="Only records of this fund (its id or ISIN).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet", "pdf"]), required=True)
+@click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Output file (default: audit-trail.<format>).")
+@click.option("--jobs", type=click.IntRange(min=1), default=None)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def export(urls: tuple[str, ...], genesis_path: Path, ledger_address: str, from_block: int | None,
+           to_block: int | None, fund: str | None, fmt: str, out_path: Path | None,
+           jobs: int | None, quiet: bool) -> None:
+    """Verify, then write the audit trail of the records with their verification status:
+    CSV or Parquet (every record), or a PDF report (summary, validators and their signing
+    activity, findings, records)."""
+    console = Console(stderr=True)
+    genesis = _load_genesis(genesis_path)
+    domain = _ledger(genesis, ledger_address)
+    verifier = _verifier(genesis, urls, None, jobs, domain, keep=True)
+    with _Bar(console, not quiet and console.is_terminal) as bar:
+        verifier.progress = bar
+        report = _advance(verifier, to_block, from_block)
+    verifier.close()
+    report.set_changes = verifier.set_changes()
+    walk = verifier.records
+    assert isinstance(walk, LedgerWalk)
+    rows = trail(walk.walked, walk.failed, report, fund)
+    out = out_path or Path(f"audit-trail.{fmt}")
+    if fmt == "csv":
+        write_csv(rows, out)
+    elif fmt == "parquet":
+        write_parquet(rows, out)
+    else:
+        write_pdf(report, rows, domain, fund, out)
+    render(report, console)
+    console.print(f"{len(rows):,} records written to {out}")
+    sys.exit(_exit_code(report))
 
 
 @main.command(epilog="""\b

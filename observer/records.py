@@ -76,6 +76,8 @@ class RecordResult:
     head_seq: int
     head_hash: bytes
     walked: tuple[WalkedRecord, ...] = ()
+    failed: WalkedRecord | None = None
+    """The record that failed (kept jobs only)."""
 
 
 def _refusal(actor: bytes) -> str:
@@ -91,11 +93,11 @@ def check_records(job: RecordJob) -> RecordResult:
     first_seq, first_link = 0, b""
     walked: list[WalkedRecord] = []
 
-    def result(failure: Failure | None) -> RecordResult:
+    def result(failure: Failure | None, failed: WalkedRecord | None = None) -> RecordResult:
         rep = walker.report if walker is not None else None
         return RecordResult(rep.checked if rep else 0, first_seq, first_link, failure,
                             rep.head_seq if rep else 0, rep.head_hash if rep else b"",
-                            tuple(walked))
+                            tuple(walked), failed)
 
     for call in job.calls:
         attesters[0] = call.attesters
@@ -123,7 +125,10 @@ def check_records(job: RecordJob) -> RecordResult:
                 if finding.check == "attestation" and not entries:
                     message += (f" (the node served no ledger call as transaction "
                                 f"0x{call.tx_hash.hex()}, which should carry it)")
-                return result(Failure(finding.block, finding.check, message, record=finding.seq))
+                failed = (WalkedRecord(record, call.block_hash, call.tx_index, call.tx_hash)
+                          if job.keep else None)
+                return result(Failure(finding.block, finding.check, message, record=finding.seq),
+                              failed)
             if job.keep:
                 walked.append(WalkedRecord(record, call.block_hash, call.tx_index, call.tx_hash))
     return result(None)
@@ -143,9 +148,12 @@ class LedgerWalk:
     """About this many records go into one job."""
     roles: dict[bytes, set[bytes]] = field(default_factory=dict)
     walked: list[WalkedRecord] = field(default_factory=list)
+    failed: WalkedRecord | None = None
     count: int = 0
     head_seq: int = 0
     head_hash: bytes = b""
+    trust_start: bool = False
+    """Take the next record's sequence and link as given (records before ``--from``)."""
     _pending: list[tuple[Call, int]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -264,7 +272,17 @@ class LedgerWalk:
 
     # --- the results, in order ----------------------------------------------------------------
 
+    def skip(self, headers: Sequence[BlockHeader], sealed: Sequence[Sealed]) -> Failure | None:
+        """Blocks before ``--from``: follow the roles, take their records on trust."""
+        _, failure = self.blocks_verified(headers, sealed)
+        self._pending = []
+        self.trust_start = True
+        return failure
+
     def job_done(self, job: RecordJob, result: RecordResult) -> Failure | None:
+        if result.first_seq and self.trust_start:
+            self.head_seq, self.head_hash = result.first_seq - 1, result.first_link
+            self.trust_start = False
         if result.first_seq:
             seq, block = result.first_seq, job.calls[0].block
             if seq != self.head_seq + 1:
@@ -281,6 +299,8 @@ class LedgerWalk:
                                f"{self.head_seq} (0x{self.head_hash.hex()})", record=seq)
         self.count += result.checked
         if result.failure is not None:
+            self.walked.extend(result.walked)
+            self.failed = result.failed
             return result.failure
         self.head_seq, self.head_hash = result.head_seq, result.head_hash
         self.walked.extend(result.walked)

@@ -81,6 +81,8 @@ class RecordWalk(Protocol):
 
     def resume(self, state: dict[str, Any]) -> None: ...
 
+    def skip(self, headers: Sequence[BlockHeader], sealed: Sequence[Sealed]) -> Failure | None: ...
+
     @property
     def records(self) -> int: ...
 
@@ -392,6 +394,10 @@ class Verifier:
                     report.activity.setdefault(s.coinbase, [0, 0])[0] += 1
                     for c in s.committers:
                         report.activity.setdefault(c, [0, 0])[1] += 1
+        if not seals and self.records is not None and sealed:
+            failure = self.records.skip(job.headers[:len(sealed)], sealed)
+            if failure is not None:
+                raise _Stop(failure)
         if seals and self.records is not None and sealed:
             jobs, failure = self.records.blocks_verified(job.headers[:len(sealed)], sealed)
             for record_job in jobs:
