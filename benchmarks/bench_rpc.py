@@ -236,6 +236,7 @@ def run_server(pool: str = "minimal") -> tuple[Any, str]:
 
 
 def main() -> None:
+    load_avg = os.getloadavg()[0]
     lanes = signed_transactions()
     total = sum(len(x) for x in lanes)
     rows = []
@@ -272,7 +273,8 @@ def main() -> None:
     body = (f"{total:,} pre-signed EIP-1559 transactions from {SENDERS} senders over {CONNECTIONS} "
             "keep-alive HTTP connections; server and client in separate processes on the same "
             "machine. The node.txpool pool runs Besu's admission checks (on node.execution's chain); the "
-            "minimal one only decodes each transaction and recovers its sender.\n\n"
+            "minimal one only decodes each transaction and recovers its sender. Load average when "
+            f"the run started: {load_avg:.1f} (other work on the machine lowers the first column).\n\n"
             "| measure | requests/s (client and server sharing the cores) | server CPU µs per tx/call | "
             f"one server core's capacity, per s |\n|---|---:|---:|---:|\n{table}\n\n"
             "Target: the 4-validator devnet accepts >= 300 eth_sendRawTransaction/s while its "

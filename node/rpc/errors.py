@@ -117,6 +117,7 @@ _POOL_CODES = {
     "Gas price below current base fee": -32009,
     "blob gas price below current blob base fee": -32009,
     "Invalid transaction type": INVALID_PARAMS,
+    "Invalid params": INVALID_PARAMS,
 }
 
 
