@@ -13,7 +13,9 @@ What ``contracts/CeFiEventLedger.sol`` takes and emits, in pure eth_abi/eth_hash
   delta``. With its block's timestamp and number, a log is every record of the call except
   the attestation proofs, which stay in the calldata (``decode_calldata`` gets them back,
   ``with_proofs`` joins the two);
-- the contract's custom errors, turned back into sentences by ``explain_revert``.
+- the contract's custom errors, turned back into sentences by ``explain_revert``;
+- the DeFi-CeFi bridge's ``TokenOperation`` log, which links a token movement to the ledger
+  record (sequence number and hash) that authorised it (``decode_token_operation``).
 
 docs/contracts.md describes the same layouts for other languages.
 """
@@ -314,6 +316,44 @@ def decode_rpc_log(log: Mapping[str, object], *, timestamp: int) -> AppendedReco
     block = number if isinstance(number, int) else int(str(number), 16)
     return decode_log([raw(t) for t in topics], raw(log.get("data", "0x")),
                       block_number=block, timestamp=timestamp)
+
+
+TOKEN_OPERATION_SIGNATURE = (
+    "TokenOperation(uint64,bytes32,address,uint64,uint8,address,address,uint256)")
+TOKEN_OPERATION_TOPIC = _topic(TOKEN_OPERATION_SIGNATURE)
+TOKEN_OPERATION_KINDS = ("mint", "burn", "forced_transfer")
+"""DeFiCeFiBridge.Kind, in order; the ledger event types that record each kind are
+TOKEN_MINTED, TOKEN_BURNED and TOKEN_FORCED_TRANSFER."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenOperation:
+    """A bridge's token movement and the ledger record that authorised it."""
+
+    operation_id: int
+    record_hash: bytes
+    token: bytes
+    seq: int
+    kind: str
+    sender: bytes
+    receiver: bytes
+    amount: int
+
+
+def decode_token_operation(topics: Sequence[bytes], data: bytes) -> TokenOperation:
+    if len(topics) != 4 or bytes(topics[0]) != TOKEN_OPERATION_TOPIC:
+        raise OnchainFormatError("not a TokenOperation log (topic 0 or topic count differs)")
+    try:
+        seq, kind, sender, receiver, amount = abi_decode(
+            ["uint64", "uint8", "address", "address", "uint256"], data)
+    except DecodingError as exc:
+        raise OnchainFormatError(f"TokenOperation data does not decode: {exc}") from None
+    if kind >= len(TOKEN_OPERATION_KINDS):
+        raise OnchainFormatError(f"TokenOperation kind {kind} is unknown")
+    return TokenOperation(
+        operation_id=int.from_bytes(topics[1], "big"), record_hash=bytes(topics[2]),
+        token=bytes(topics[3])[12:], seq=seq, kind=TOKEN_OPERATION_KINDS[kind],
+        sender=bytes.fromhex(sender[2:]), receiver=bytes.fromhex(receiver[2:]), amount=amount)
 
 
 def with_proofs(records: Iterable[LedgerRecord], entries: Iterable[Entry]) -> list[LedgerRecord]:

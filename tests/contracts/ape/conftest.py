@@ -3,7 +3,9 @@ off-chain actor keys whose EIP-712 attestations the ledger checks on chain."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +19,12 @@ from chain.attest.keys import LocalSigner
 from chain.ledger import LedgerRecord, canonical_delta, data_hash, onchain
 from chain.ledger.schema import isin_check_digit
 
+# The scripts' deployment steps (scripts/_suite.py) are what these tests deploy with.
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from scripts import _suite as suite
+
 ISIN = "LU000000000" + isin_check_digit("LU000000000")
+LU, FR, DE, US = 442, 250, 276, 840
 INVESTOR = "inv_" + bytes(keccak(b"investor-1"))[:8].hex()
 
 
@@ -136,3 +143,41 @@ def book(ledger: Any, chain: Any) -> Book:
 def bls_attestation(book: Book, entry: onchain.Entry) -> Attestation:
     event = AttestedEvent(entry.actor, entry.event_type, data_hash(entry.delta), entry.nonce)
     return BlsAggregateScheme().attest(event, book.domain, BLS_COSIGNERS)
+
+
+# --- the ERC-3643 suite --------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def claim_signer(accounts: Any) -> Any:
+    """The KYC provider's CLAIM key."""
+    return accounts[5]
+
+
+@pytest.fixture(scope="session")
+def investors(accounts: Any) -> dict[str, Any]:
+    return {"alice": accounts[6], "bob": accounts[7], "charlie": accounts[8],
+            "dave": accounts[9]}
+
+
+@pytest.fixture(scope="session")
+def infra(project: Any, admin: Any, claim_signer: Any, investors: Any, chain: Any) -> Any:
+    ledger = suite.deploy_ledger(project, admin)
+    return suite.deploy_infra(project, admin, claim_signer=claim_signer.address,
+                              ledger_chain_id=chain.chain_id, ledger_address=ledger.address)
+
+
+def new_fund(project: Any, admin: Any, infra: Any, salt: str, **kw: Any) -> Any:
+    spec = suite.FundSpec(salt=salt, name=f"SMART-TA {salt}", symbol=salt[:6], **kw)
+    return suite.deploy_fund(project, admin, infra, spec)
+
+
+def onboard(project: Any, admin: Any, infra: Any, fund: Any, wallet: Any, country: int,
+            claim_signer: Any) -> Any:
+    return suite.register_investor(project, admin, infra, fund, wallet=wallet.address,
+                                   country=country, claim_signer=claim_signer)
+
+
+def use_record(n: int) -> tuple[int, bytes]:
+    """A stand-in ledger record (seq, record hash) for bridge calls in tests that are not
+    about the ledger."""
+    return n, bytes(keccak(b"record %d" % n))
