@@ -76,11 +76,16 @@ class _Connection:
 
 class RpcServer:
     def __init__(self, node: NodeAPI, config: RpcConfig | None = None, *,
-                 host: str = "127.0.0.1", port: int = 8545, executor_threads: int = 2) -> None:
+                 host: str = "127.0.0.1", port: int = 8545, ws_port: int | None = None,
+                 metrics_port: int | None = None, executor_threads: int = 2) -> None:
+        """``port`` serves everything; ``ws_port`` (Besu's 8546) and ``metrics_port`` (Besu's
+        9545, /metrics only) are extra listeners for setups that keep Besu's port layout."""
         self.node = node
         self.config = config or RpcConfig()
         self.host = host
         self.port = port
+        self.ws_port = ws_port
+        self.metrics_port = metrics_port
         self.methods = Methods(node, self.config)
         self.executor_threads = executor_threads
         self._executor: ThreadPoolExecutor | None = None
@@ -88,7 +93,7 @@ class RpcServer:
         self.subs = Subscriptions(self.methods, self.config.max_ws_subscriptions)
         self.connections: dict[int, _Connection] = {}
         self._ids = itertools.count(1)
-        self._runner: web.AppRunner | None = None
+        self._runners: list[web.AppRunner] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listening = False
 
@@ -98,7 +103,7 @@ class RpcServer:
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}"
+        return f"ws://{self.host}:{self.ws_port or self.port}"
 
     def app(self) -> web.Application:
         # The body limit is enforced in _http so an oversized body gets a JSON-RPC error.
@@ -110,17 +115,29 @@ class RpcServer:
         app.router.add_get("/metrics", self._metrics)
         return app
 
+    def metrics_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        return app
+
+    async def _listen(self, app: web.Application, port: int) -> int:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        self._runners.append(runner)
+        site = web.TCPSite(runner, self.host, port, reuse_address=True)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        return int(sockets[0].getsockname()[1]) if port == 0 and sockets else port
+
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._executor = ThreadPoolExecutor(self.executor_threads, thread_name_prefix="rpc")
-        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
-        await site.start()
-        server = site._server
-        if self.port == 0 and server is not None:
-            sockets = getattr(server, "sockets", None) or []
-            self.port = sockets[0].getsockname()[1]
+        self.port = await self._listen(self.app(), self.port)
+        if self.ws_port is not None:
+            self.ws_port = await self._listen(self.app(), self.ws_port)
+        if self.metrics_port is not None:
+            self.metrics_port = await self._listen(self.metrics_app(), self.metrics_port)
         self._listening = True
         self.node.chain.on_new_head(self._new_head_from_any_thread)
 
@@ -128,8 +145,9 @@ class RpcServer:
         self._listening = False
         for conn in list(self.connections.values()):
             await conn.ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        for runner in self._runners:
+            await runner.cleanup()
+        self._runners.clear()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
 

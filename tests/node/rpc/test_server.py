@@ -18,11 +18,11 @@ from .memchain import MemChain, node_api, signed_tx
 pytestmark = pytest.mark.timeout(60)
 
 
-def run(coro_fn, *, config=None, peers=3, chain=None):
+def run(coro_fn, *, config=None, peers=3, chain=None, **ports):
     async def main():
         chain_ = chain or MemChain()
         node = node_api(chain_, peers=peers)
-        server = RpcServer(node, config, port=0)
+        server = RpcServer(node, config, port=0, **ports)
         await server.start()
         try:
             async with aiohttp.ClientSession() as http:
@@ -148,3 +148,17 @@ def test_websocket_subscriptions_deliver_new_heads_and_matching_logs():
             assert (await call("eth_blockNumber"))["result"] == "0x2"  # no stale newHeads queued
 
     run(body)
+
+
+def test_besu_port_layout_serves_websocket_and_metrics_on_their_own_ports():
+    async def body(server, http, chain, node):
+        assert server.ws_port not in (None, server.port) and server.metrics_port not in (None, server.port)
+        async with http.ws_connect(server.ws_url) as ws:
+            await ws.send_str('{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}')
+            assert json.loads((await ws.receive()).data)["result"] == "0x7ea"
+        async with http.get(f"http://127.0.0.1:{server.metrics_port}/metrics") as r:
+            assert "ethereum_blockchain_height 0" in await r.text()
+        async with http.post(f"http://127.0.0.1:{server.metrics_port}/", data=b"{}") as r:
+            assert r.status in (404, 405)  # the metrics port serves nothing else
+
+    run(body, ws_port=0, metrics_port=0)
