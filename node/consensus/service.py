@@ -15,7 +15,6 @@ they are serialised with the engine. Usage::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -88,8 +87,7 @@ class ConsensusService:
         self._timers.clear()
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.gather(self._task, return_exceptions=True)
         self._worker.shutdown(wait=True)
 
     def deliver(self, code: int, data: bytes, peer: bytes = b"") -> None:

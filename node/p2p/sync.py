@@ -44,6 +44,7 @@ class BlockSync:
         """Blocks that failed verification, by the node id of the peer that served them."""
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def poke(self, peer: Peer | None = None) -> None:
         """A peer announced a head: look whether there is something to fetch."""
@@ -53,16 +54,21 @@ class BlockSync:
         self._task = asyncio.ensure_future(self._run())
 
     async def stop(self) -> None:
+        # The flag, not only the cancel: Python 3.11's wait_for can turn a cancel that races
+        # its timeout into a TimeoutError, which the loop below would swallow.
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.gather(self._task, return_exceptions=True)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.interval)
             self._wake.clear()
+            if self._stopping:
+                return
             try:
                 await self.sync_once()
             except Exception:  # the loop must survive any one bad round

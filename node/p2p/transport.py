@@ -7,7 +7,9 @@ anything. After it, frames are ``length(4) || kind(1) || payload || mac(16)``, a
 
 Frame kinds: CONSENSUS (``code || QBFT message``), STATUS (``RLP[headNumber, headHash]``, sent on
 connect and on every new head), GET_BLOCKS (``RLP[id, first, count]``), BLOCKS
-(``RLP[id, [block…]]``), PING and PONG (a silent peer is dropped after three ping intervals).
+(``RLP[id, [block…]]``), TRANSACTIONS (``RLP[rawTx…]``: transactions submitted here, for the
+pools of the validators that may propose them), PING and PONG (a silent peer is dropped after
+three ping intervals).
 
 Static peers are dialled and redialled with exponential backoff; when two nodes dial each other
 the connection opened by the smaller node id wins on both sides. ``multicast`` sends this node's
@@ -47,7 +49,7 @@ from node.p2p.peers import PeerSpec
 log = logging.getLogger("smartta.p2p")
 
 HELLO, AUTH = 0x10, 0x11
-CONSENSUS, STATUS, GET_BLOCKS, BLOCKS, PING, PONG = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
+CONSENSUS, STATUS, GET_BLOCKS, BLOCKS, PING, PONG, TRANSACTIONS = 1, 2, 3, 4, 5, 6, 7
 HANDSHAKE_FRAME_LIMIT = 1024
 MAX_BLOCKS_PER_REQUEST = 128
 
@@ -128,6 +130,8 @@ class Peer:
 ConsensusHandler = Callable[[int, bytes, bytes], None]
 """(code, data, peer node id) for each consensus message received."""
 StatusHandler = Callable[[Peer], None]
+TransactionsHandler = Callable[[list[bytes], bytes], None]
+"""(raw transactions, peer node id) for each TRANSACTIONS frame."""
 BlockProvider = Callable[[int], bytes | None]
 """The encoded block at a height (with the seals this node holds), or None."""
 
@@ -148,6 +152,7 @@ class Transport:
     def __init__(self, signer: Signer, config: P2PConfig, *,
                  on_consensus: ConsensusHandler | None = None,
                  on_status: StatusHandler | None = None,
+                 on_transactions: TransactionsHandler | None = None,
                  blocks: BlockProvider | None = None,
                  is_validator: Callable[[bytes], bool] | None = None) -> None:
         self.signer = signer
@@ -155,12 +160,15 @@ class Transport:
         self.node_id = node_id_of(signer)
         self.on_consensus = on_consensus
         self.on_status = on_status
+        self.on_transactions = on_transactions
         self.blocks = blocks
         self.is_validator = is_validator
         self.peers_by_id: dict[bytes, Peer] = {}
         self.head: tuple[int, bytes] | None = None
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._inbound: set[asyncio.Task[None] | asyncio.Task[Any]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
         self._running = False
         self._received: OrderedDict[bytes, bytes] = OrderedDict()
         """Consensus messages received (hash -> the peer that delivered it first)."""
@@ -203,13 +211,14 @@ class Transport:
         self._running = False
         if self._server is not None:
             self._server.close()
-        for peer in list(self.peers_by_id.values()):
-            peer.close()
+        # Closing the sockets ends every connection task on its own; only the dialers and the
+        # keepalive are cancelled (cancelling a server callback task makes asyncio log noise).
+        for writer in list(self._writers):
+            writer.close()
         for task in list(self._tasks):
             task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # gather, not a suppressing await: a cancel of stop() itself must still propagate.
+        await asyncio.gather(*self._tasks, *self._inbound, return_exceptions=True)
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await self._server.wait_closed()
@@ -271,6 +280,14 @@ class Transport:
             if peer.node_id != origin and peer.address != author:
                 self._send(peer, CONSENSUS, payload)
 
+    def broadcast_transactions(self, raws: list[bytes]) -> None:
+        """Send transactions accepted here to every validator peer (each pool takes them)."""
+        if not raws:
+            return
+        payload = fastrlp.encode(raws)
+        for peer in self._targets():
+            self._send(peer, TRANSACTIONS, payload)
+
     def announce(self, number: int, block_hash: bytes) -> None:
         """Tell every peer our new head (lagging peers sync from it)."""
         self.head = (number, block_hash)
@@ -323,13 +340,16 @@ class Transport:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
-        if task is not None:  # so that stop() also ends inbound connections
-            self._tasks.add(task)
+        if task is not None:  # so that stop() waits for inbound connections to end
+            self._inbound.add(task)
         try:
-            await self._connection(reader, writer, initiator=False, expected=None)
+            if self._running:
+                await self._connection(reader, writer, initiator=False, expected=None)
+            else:
+                writer.close()
         finally:
             if task is not None:
-                self._tasks.discard(task)
+                self._inbound.discard(task)
 
     async def _dial_forever(self, spec: PeerSpec) -> None:
         backoff = self.config.backoff_initial
@@ -354,6 +374,15 @@ class Transport:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *,
                           initiator: bool, expected: bytes | None) -> bool:
         """Handshake, then serve the connection until it closes; True if it authenticated."""
+        self._writers.add(writer)
+        try:
+            return await self._serve(reader, writer, initiator, expected)
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     initiator: bool, expected: bytes | None) -> bool:
         try:
             session = await asyncio.wait_for(self._handshake(reader, writer, initiator, expected),
                                              self.config.handshake_timeout)
@@ -455,6 +484,12 @@ class Transport:
                 self.on_status(peer)
         elif kind == GET_BLOCKS:
             self._serve_blocks(peer, payload)
+        elif kind == TRANSACTIONS:
+            txs = fastrlp.decode(payload)
+            if not isinstance(txs, list) or not all(isinstance(t, bytes) for t in txs):
+                raise ProtocolError("TRANSACTIONS must be a list of raw transactions")
+            if self.on_transactions is not None:
+                self.on_transactions([t for t in txs if isinstance(t, bytes)], peer.node_id)
         elif kind == BLOCKS:
             items = fastrlp.decode(payload)
             if not (isinstance(items, list) and len(items) == 2 and isinstance(items[0], bytes)
