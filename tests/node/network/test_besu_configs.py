@@ -182,3 +182,21 @@ toml_values = st.one_of(st.booleans(), st.integers(-2**63, 2**63 - 1), toml_text
                        max_size=8))
 def test_toml_writer_round_trips_through_a_toml_parser(table):
     assert tomllib.loads(besu.to_toml(table, "a header\nof two lines")) == table
+
+
+def test_a_spec_written_before_these_fields_existed_still_loads_and_keeps_its_genesis(net):
+    data = yaml.safe_load((net / "network.yaml").read_text())
+    for key in ("rpc_auth", "genesis_validators", "kubernetes"):
+        data.pop(key)
+    for org in data["organisations"]:
+        for node in org["nodes"]:
+            node.pop("remote")
+            node.pop("host_allowlist")
+    data["besu_version"] = "26.3.0"  # the old default: a release candidate, checked as 26.2.0
+    (net / "network.yaml").write_text(yaml.safe_dump(data))
+    before = json.loads((net / "network.lock").read_text())["genesis_hash"]
+    from node.network.init import init_network
+
+    spec, genesis = init_network(net, NetworkSpec.load(net), PASSWORD)
+    assert "0x" + genesis.hash.hex() == before and spec.rpc_auth == "jwt"
+    assert besu_options.reference_version("26.3.0") == "26.2.0"

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
+from chain.attest import keys
 from chain.attest.keys import LocalSigner
 from chain.cli import main
 from node.network import health
@@ -89,6 +90,9 @@ def test_a_consistently_resigned_lie_about_a_nodes_genesis_is_caught(report):
 
 def test_cli_signs_with_the_operator_key_and_verifies_the_file(net, monkeypatch):
     monkeypatch.setenv("SMARTTA_KEYSTORE_PASSWORD", PASSWORD)
+    real = keys.encrypt_keystore
+    monkeypatch.setattr(keys, "encrypt_keystore",  # fast scrypt: the work factor is not under test
+                        lambda secret, password, scrypt_n=None: real(secret, password, scrypt_n=2**10))
     runner = CliRunner()
     assert runner.invoke(main, ["network", "operator-key", "--dir", str(net)]).exit_code == 0
     again = runner.invoke(main, ["network", "operator-key", "--dir", str(net)])
