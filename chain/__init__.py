@@ -7,3 +7,18 @@
 
 It imports nothing else of ours, opens no sockets and reads no clocks.
 """
+
+import os as _os
+
+# eth-hash picks its keccak backend at the first hash (chain/ hashes at import). Its default,
+# pycryptodome, costs ~7x the C extension of safe-pysha3 per call, and verifiers and indexers
+# hash several times per record and per block: prefer pysha3 when it is installed (the
+# indexer extra has it), unless ETH_HASH_BACKEND says otherwise.
+if "ETH_HASH_BACKEND" not in _os.environ:
+    try:
+        import sha3 as _sha3  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        _os.environ["ETH_HASH_BACKEND"] = "pysha3"
+

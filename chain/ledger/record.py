@@ -50,13 +50,38 @@ def parse_delta(raw: bytes) -> dict[str, Any]:
         raise DeltaError(f"delta is not UTF-8 JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise DeltaError("delta is not a JSON object")
-    try:
-        canonical = rfc8785.dumps(value)
-    except rfc8785.CanonicalizationError as exc:
-        raise DeltaError(f"delta cannot be canonicalised: {exc}") from exc
+    canonical = _plain_canonical(value)
+    if canonical is None:
+        try:
+            canonical = rfc8785.dumps(value)
+        except rfc8785.CanonicalizationError as exc:
+            raise DeltaError(f"delta cannot be canonicalised: {exc}") from exc
     if canonical != raw:
         raise DeltaError("delta is not in RFC 8785 canonical form")
     return value
+
+
+def _plain_canonical(value: dict[str, Any]) -> bytes | None:
+    """The RFC 8785 form of a flat object by the json module, when the two provably agree:
+    ASCII keys (JCS sorts by UTF-16 unit, json by code point; the same for ASCII), values
+    that are strings, booleans, null or integers in the safe range (no floats: JCS formats
+    numbers as ECMAScript does). The json module escapes exactly the characters JCS escapes,
+    in the same way. None otherwise (then rfc8785 decides); ~3x faster than rfc8785."""
+    for k, v in value.items():
+        if not k.isascii():
+            return None
+        if isinstance(v, bool) or v is None or isinstance(v, str):
+            continue
+        if type(v) is not int or not -MAX_SAFE <= v <= MAX_SAFE:
+            return None
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: rfc8785 refuses it with its own message
+        return None
+
+
+MAX_SAFE = 2**53 - 1
 
 
 def data_hash(delta: bytes) -> bytes:

@@ -11,6 +11,7 @@ slip through under another name.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ def isin_check_digit(body: str) -> str:
     return str((10 - total % 10) % 10)
 
 
+@functools.lru_cache(maxsize=8192)  # a register names few ISINs, each on many records
 def _check_isin(v: str) -> bool:
     return bool(_ISIN.match(v)) and isin_check_digit(v[:11]) == v[11]
 

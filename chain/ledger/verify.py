@@ -67,8 +67,10 @@ class LedgerWalker:
                                    head_hash=head_hash if head_hash else ledger_anchor(domain))
         self.require_attestation = require_attestation
         self.authorise = authorise
+        self._computed: bytes | None = None  # the record hash _check computed, reused by check
 
     def check(self, r: LedgerRecord) -> Finding | None:
+        self._computed = None
         finding = self._check(r)
         self.report.checked += 1
         if finding is not None:
@@ -76,7 +78,8 @@ class LedgerWalker:
         # Continue from the hash the next record should link to, so one bad record is reported
         # once rather than again at every record after it.
         self.report.head_seq = r.seq
-        self.report.head_hash = r.record_hash if r.record_hash is not None else record_hash(r)
+        self.report.head_hash = (r.record_hash if r.record_hash is not None
+                                 else self._computed or record_hash(r))
         return finding
 
     def _check(self, r: LedgerRecord) -> Finding | None:
@@ -98,7 +101,7 @@ class LedgerWalker:
         if r.previous_hash != rep.head_hash:
             return fail("link", f"previousHash 0x{r.previous_hash.hex()} does not link to "
                                 f"record {rep.head_seq} (0x{rep.head_hash.hex()})")
-        computed = record_hash(r)
+        computed = self._computed = record_hash(r)
         if r.record_hash is not None and r.record_hash != computed:
             return fail("record_hash", f"recordHash 0x{r.record_hash.hex()} is not the hash of "
                                        f"the record's fields 0x{computed.hex()}")

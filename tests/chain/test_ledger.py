@@ -236,3 +236,31 @@ def test_record_hash_by_hand_equals_the_abi_encoding(seq, actor, nonce, timestam
                                                event_type_bytes32(event_type), hashes[1], nonce,
                                                hashes[0], hashes[2], timestamp, height]))
     assert record_hash(r) == expected
+
+
+json_scalars = st.one_of(
+    st.text(), st.booleans(), st.none(),
+    st.integers(-(2**53) + 1, 2**53 - 1), st.integers(), st.floats(allow_nan=False,
+                                                                   allow_infinity=False))
+
+
+@given(st.dictionaries(st.text(max_size=8), json_scalars, max_size=6))
+@settings(max_examples=400, deadline=None)
+def test_fast_canonical_form_is_rfc8785_whenever_it_answers(value):
+    import rfc8785
+
+    from chain.ledger.record import _plain_canonical
+
+    fast = _plain_canonical(value)
+    if fast is None:
+        return
+    assert fast == rfc8785.dumps(value)
+    assert parse_delta(fast) == value
+
+
+@pytest.mark.parametrize("raw", [b'{"a":"\\u00e9"}', b'{"a":1.0}', b'{"a":1,"a":2}',
+                                 b'{"b":1,"a":2}', b'{"a":"\\ud800"}', b'{"a": 1}',
+                                 b'{"a":9007199254740993}'])
+def test_non_canonical_or_unrepresentable_deltas_are_still_refused(raw):
+    with pytest.raises(DeltaError):
+        parse_delta(raw)
