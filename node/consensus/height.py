@@ -229,8 +229,10 @@ class HeightManager:
             return
         svc = self.svc
         block = svc.create_block(0, (svc.now_ms + 500) // 1000)
-        if block.transactions or svc.now_ms > (self.h.parent.timestamp
-                                               + svc.empty_block_period_s) * 1000:
+        # Besu proposes an empty block once now > parent + xemptyblockperiodseconds; ">=" here,
+        # so that a timer set for exactly that instant does not re-arm itself at the same time.
+        if block.transactions or svc.now_ms >= (self.h.parent.timestamp
+                                                + svc.empty_block_period_s) * 1000:
             self._propose(block, (), ())
             return
         # Empty block and xemptyblockperiodseconds not over: wait, and start round 0 afresh.

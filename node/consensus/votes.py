@@ -8,6 +8,8 @@ node builds, starting from the second (Besu pre-increments its position).
 
 from __future__ import annotations
 
+import threading
+
 from chain.qbft.extra_data import Vote
 from chain.qbft.votes import VoteTally
 from node.abc import VoteProposerAPI
@@ -17,23 +19,27 @@ class VoteProposer(VoteProposerAPI):
     def __init__(self) -> None:
         self._proposals: dict[bytes, bool] = {}
         self._position = 0
+        self._lock = threading.Lock()  # RPC threads propose while consensus builds blocks
 
     def propose(self, address: bytes, add: bool) -> None:
         if len(address) != 20:
             raise ValueError(f"a validator vote names a 20-byte address, got {len(address)} bytes")
-        self._proposals[address] = add
+        with self._lock:
+            self._proposals[address] = add
 
     def discard(self, address: bytes) -> None:
-        self._proposals.pop(address, None)
+        with self._lock:
+            self._proposals.pop(address, None)
 
     def pending(self) -> dict[bytes, bool]:
-        return dict(self._proposals)
+        with self._lock:
+            return dict(self._proposals)
 
     def vote_for(self, local: bytes, tally: VoteTally | None) -> Vote | None:
         """The vote to put in the next block this node builds on a parent with ``tally``."""
         if tally is None:
             return None
-        eligible = [(a, add) for a, add in self._proposals.items()
+        eligible = [(a, add) for a, add in self.pending().items()
                     if _not_yet_cast(local, a, add, tally)]
         if not eligible:
             return None

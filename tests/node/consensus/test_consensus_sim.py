@@ -269,3 +269,21 @@ def run_with_fault(seed, faulty, fault, drop, duplicate, max_delay, t_fault, t_b
     net.run_for(20_000)
     assert net.forks() == {}
     assert_one_verified_chain(net)
+
+
+def test_empty_blocks_wait_for_the_empty_block_period_and_transactions_do_not():
+    # Round timers longer than the empty-block period, so that waiting is no round change.
+    net = SimNet(seed=9, empty_block_period_s=3, request_timeout_s=10)
+    net.start()
+    assert net.run_until(lambda: min(net.heights()) >= 3, 60_000)
+    chain = net.nodes[0].chain
+    gaps = [chain.blocks[i].header.timestamp - chain.blocks[i - 1].header.timestamp
+            for i in range(2, 4)]
+    assert gaps == [3, 3]
+    for node in net.nodes:
+        node.chain.pending_txs = [b"\x02" + b"\x00" * 10]
+    h = max(net.heights())
+    assert net.run_until(lambda: min(net.heights()) >= h + 3, 60_000)
+    assert [chain.blocks[i].header.timestamp - chain.blocks[i - 1].header.timestamp
+            for i in range(h + 2, h + 4)] == [1, 1]
+    assert_one_verified_chain(net)
