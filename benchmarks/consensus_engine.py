@@ -80,7 +80,7 @@ def engine_rows() -> list[str]:
         net.start()
         blocks = 30
         cpu = time.process_time()
-        assert net.run_until(lambda: min(net.heights()) >= blocks, 10 * blocks * 1000)
+        assert net.run_until(lambda n=net, b=blocks: min(n.heights()) >= b, 10 * blocks * 1000)
         spent = time.process_time() - cpu
         per_node_block = spent / blocks / len(net.nodes)
         messages = net.delivered / blocks / len(net.nodes)
