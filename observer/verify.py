@@ -330,7 +330,9 @@ class Verifier:
     def _run(self, start: int, end: int, *, seals: bool) -> None:
         assert self._tracker is not None
         tracker = self._tracker
-        executor = self._pool() if seals and end - start + 1 > 2 * self.chunk else _InlineExecutor()
+        # A short run of blocks is not worth the workers, unless records come with it.
+        parallel = seals and (end - start + 1 > 2 * self.chunk or self.records is not None)
+        executor = self._pool() if parallel else _InlineExecutor()
         self._current = executor
         ranges = [(s, min(s + self.chunk - 1, end)) for s in range(start, end + 1, self.chunk)]
         total = end - start + 1
