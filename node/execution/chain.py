@@ -539,11 +539,16 @@ class Chain(ChainAPI, BlockSource, ValidatorView):
         with self._lock:
             header = block.header
             if header.parent_hash != self._head_hash:
-                if header.number <= self._head.number and self.store.hash_at(header.number) == \
-                        self._safe_hash(header):
-                    return  # already imported
+                if header.number <= self._head.number:
+                    have = self.store.hash_at(header.number)
+                    if have == self._safe_hash(header):
+                        return  # already imported
+                    raise BlockInvalid(
+                        f"block {header.number} conflicts with the block this node holds at that "
+                        f"height (0x{(have or b'').hex()}); a final chain has one block per height")
                 raise BlockInvalid(f"block {header.number} does not extend the head "
-                                   f"{self._head.number} (0x{self._head_hash.hex()})")
+                                   f"{self._head.number} (0x{self._head_hash.hex()}); import "
+                                   f"blocks {self._head.number + 1}..{header.number - 1} first")
             parent = self._head
             validators = self.history.validators_after(parent.number)
             try:

@@ -28,7 +28,14 @@ from typing import Any, cast
 from eth._utils.address import generate_contract_address
 from eth.abc import ComputationAPI, MessageAPI, SignedTransactionAPI, StateAPI
 from eth.constants import CREATE_CONTRACT_ADDRESS
-from eth.exceptions import FullStack, InsufficientStack, OutOfGas
+from eth.exceptions import (
+    FullStack,
+    Halt,
+    InsufficientStack,
+    InvalidInstruction,
+    InvalidJumpDestination,
+    OutOfGas,
+)
 from eth.vm.execution_context import ExecutionContext
 from eth.vm.forks.cancun import CancunVM
 from eth.vm.forks.cancun.computation import CancunComputation
@@ -42,6 +49,7 @@ from eth.vm.forks.prague.state import PragueState, PragueTransactionExecutor
 from eth.vm.forks.shanghai import ShanghaiVM
 from eth.vm.forks.shanghai.computation import ShanghaiComputation
 from eth.vm.forks.shanghai.state import ShanghaiState, ShanghaiTransactionExecutor
+from eth.vm.logic.invalid import InvalidOpcode
 from eth.vm.message import Message
 from eth.vm.opcode import _FastOpcode
 from eth_utils.exceptions import ValidationError
@@ -90,6 +98,44 @@ class _Computation:
             sets = _JUMPDESTS[code] = (set(), set())
         stream = self.code  # type: ignore[attr-defined]
         stream.valid_positions, stream.invalid_positions = sets
+
+    @classmethod
+    def apply_computation(cls, state: Any, message: Any, transaction_context: Any,
+                          parent_computation: Any = None) -> Any:
+        """py-evm's ``BaseComputation.apply_computation`` (the same bookkeeping of created
+        contracts, initcode gas and precompiles) with the instruction loop reading the code
+        bytes by program counter instead of through a generator, and without its per-opcode
+        debug-logging check."""
+        with cast(Any, cls(state, message, transaction_context)) as computation:
+            if computation.is_origin_computation:
+                computation.contracts_created = []
+                if message.is_create:
+                    cls.consume_initcode_gas_cost(computation)  # type: ignore[attr-defined]
+            if parent_computation is not None:
+                computation.contracts_created = parent_computation.contracts_created
+            if message.is_create:
+                computation.contracts_created.append(message.storage_address)
+            precompile = computation.precompiles.get(message.code_address)
+            if precompile is not None:
+                if not message.is_delegation:
+                    precompile(computation)
+                return computation
+            stream = computation.code
+            code = stream._raw_code_bytes
+            size = len(code)
+            table = computation.opcodes
+            try:
+                while True:
+                    pc = stream.program_counter
+                    op = code[pc] if pc < size else 0x00  # past the end is STOP
+                    stream.program_counter = pc + 1
+                    fn = table.get(op)
+                    if fn is None:
+                        fn = InvalidOpcode(op)
+                    fn(computation=computation)
+            except Halt:
+                pass
+        return computation
 
     @classmethod
     def validate_contract_code(cls, contract_code: bytes) -> None:
@@ -325,9 +371,84 @@ def _pop(cost: int, mnemonic: str) -> Callable[..., Any]:
     return run
 
 
+_M = 2**256 - 1
+_BINARY: dict[str, Callable[[int, int], int]] = {
+    # a is the top of the stack, b the item below it (py-evm's ``stack_pop_ints(2)`` order)
+    "ADD": lambda a, b: (a + b) & _M,
+    "SUB": lambda a, b: (a - b) & _M,
+    "MUL": lambda a, b: (a * b) & _M,
+    "DIV": lambda a, b: a // b if b else 0,
+    "MOD": lambda a, b: a % b if b else 0,
+    "LT": lambda a, b: 1 if a < b else 0,
+    "GT": lambda a, b: 1 if a > b else 0,
+    "EQ": lambda a, b: 1 if a == b else 0,
+    "AND": lambda a, b: a & b,
+    "OR": lambda a, b: a | b,
+    "XOR": lambda a, b: a ^ b,
+    "SHL": lambda a, b: (b << a) & _M if a < 256 else 0,
+    "SHR": lambda a, b: b >> a if a < 256 else 0,
+}
+_UNARY: dict[str, Callable[[int], int]] = {
+    "ISZERO": lambda a: 0 if a else 1,
+    "NOT": lambda a: _M - a,
+}
+
+
+def _int(x: Any) -> int:
+    return x if type(x) is int else int.from_bytes(x, "big")
+
+
+def _binary(op: Callable[[int, int], int], cost: int, mnemonic: str) -> Callable[..., Any]:
+    def run(computation: Any) -> None:
+        _charge(computation, cost, mnemonic)
+        values = computation._stack.values
+        if len(values) < 2:
+            raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
+        a = values.pop()
+        b = values.pop()
+        values.append(op(_int(a), _int(b)))
+
+    return run
+
+
+def _unary(op: Callable[[int], int], cost: int, mnemonic: str) -> Callable[..., Any]:
+    def run(computation: Any) -> None:
+        _charge(computation, cost, mnemonic)
+        values = computation._stack.values
+        if not values:
+            raise InsufficientStack("Wanted 1 stack item, had none")
+        values.append(op(_int(values.pop())))
+
+    return run
+
+
+def _jump(conditional: bool, cost: int, mnemonic: str) -> Callable[..., Any]:
+    """JUMP and JUMPI with py-evm's checks: the target must be a JUMPDEST that is not PUSH
+    data (the analysis is shared per code, see ``_Computation``)."""
+    need = 2 if conditional else 1
+
+    def run(computation: Any) -> None:
+        _charge(computation, cost, mnemonic)
+        values = computation._stack.values
+        if len(values) < need:
+            raise InsufficientStack(f"Wanted {need} stack items, only had {len(values)}")
+        dest = _int(values.pop())
+        if conditional and not _int(values.pop()):
+            return
+        code = computation.code
+        code.program_counter = dest
+        if code.peek() != 0x5B:
+            raise InvalidJumpDestination("Invalid Jump Destination")
+        if not code.is_valid_opcode(dest):
+            raise InvalidInstruction("Jump resulted in invalid instruction")
+
+    return run
+
+
 def _fast_opcodes(opcodes: dict[int, Any]) -> dict[int, Any]:
     """py-evm's opcode table with the fixed-cost opcodes charged in place, and the stack
-    shuffling ones (about half of what contracts execute) done directly on py-evm's stack.
+    shuffling, arithmetic, comparison and jump ones (most of what contracts execute) done
+    directly on py-evm's stack.
     Checked against stock py-evm by tests/node/execution/test_against_pyevm.py."""
     out: dict[int, Any] = {}
     for code, op in opcodes.items():
@@ -344,6 +465,12 @@ def _fast_opcodes(opcodes: dict[int, Any]) -> dict[int, Any]:
             fn = _swap(code - 0x8F, cost, name)
         elif code == 0x50 and name == "POP":
             fn = _pop(cost, name)
+        elif name in _BINARY:
+            fn = _binary(_BINARY[name], cost, name)
+        elif name in _UNARY:
+            fn = _unary(_UNARY[name], cost, name)
+        elif name in ("JUMP", "JUMPI"):
+            fn = _jump(name == "JUMPI", cost, name)
         else:
             fn = _metered(op.logic_fn, cost, name)
         fn.mnemonic = name  # type: ignore[attr-defined]

@@ -154,8 +154,13 @@ def test_block_that_does_not_extend_the_head_is_rejected_and_a_reimport_is_harml
     block1 = chain.block(1)
     chain.import_block(block1)  # already there: nothing happens
     stale = chain.create_block(chain.header(0), 0, chain.header(0).timestamp + 5, keys[0].address, None)
-    with pytest.raises(BlockInvalid, match="does not extend the head"):
+    with pytest.raises(BlockInvalid, match="conflicts with the block this node holds"):
         chain.import_block(seal_with(stale, keys[:3]))
+    ahead = chain.create_block(chain.head, 0, chain.head.timestamp + 1, keys[0].address, None)
+    gap = Block(dataclasses.replace(ahead.header, number=5, parent_hash=b"\x07" * 32),
+                ahead.transactions, ahead.withdrawals)
+    with pytest.raises(BlockInvalid, match="import blocks 2..4 first"):
+        chain.import_block(seal_with(gap, keys[:3]))
 
 
 def test_pool_transactions_go_in_by_tip_then_nonce_and_invalid_ones_are_left_out(tmp_path):
