@@ -1,6 +1,8 @@
 """QBFT consensus as Besu runs it, as a pure state machine (no sockets, no sleeps, no clock).
 
-Driving it (the node's shell, ``node.consensus.service`` for asyncio, or a test)::
+In a node process, ``node.consensus.service.ConsensusService`` is the shell: it owns the timers,
+runs the engine on one worker thread, sends through ``node.p2p.Transport`` and imports through
+``BlockSource`` (see its docstring for the wiring). Driving the engine directly (a test)::
 
     engine = Engine(signer, blocks, validators, EngineConfig.from_genesis(genesis))
     outputs = engine.start(chain.head, now_ms)
@@ -12,7 +14,7 @@ Driving it (the node's shell, ``node.consensus.service`` for asyncio, or a test)
 Outputs (``node.consensus.outputs``): ``Multicast``/``Gossip`` (send to validators),
 ``SetTimer``/``CancelTimer`` (one pending timer per kind), ``ImportBlock`` (import the sealed
 block through ``BlockSource.import_block``, then call ``new_head``), and events for metrics and
-logs: ``RoundChanged``, ``ProposalMissed``, ``Rejected``, ``HeadConflict``.
+logs: ``RoundChanged``, ``ProposalMissed``, ``Rejected``, ``HeadConflict``, ``Fault``.
 
 ``blocks`` is a ``node.abc.BlockSource`` (create and validate proposals) and ``validators`` a
 ``node.abc.ValidatorView`` (``node.consensus.validators.HistoryValidators`` computes it from the
@@ -24,6 +26,7 @@ Counters for metrics: ``engine.round_changes`` ((height, round) -> count),
 from node.consensus.engine import Engine, EngineConfig
 from node.consensus.outputs import (
     CancelTimer,
+    Fault,
     Gossip,
     HeadConflict,
     ImportBlock,
@@ -42,6 +45,7 @@ __all__ = [
     "CancelTimer",
     "Engine",
     "EngineConfig",
+    "Fault",
     "Gossip",
     "HeadConflict",
     "ImportBlock",

@@ -45,6 +45,7 @@ from node.abc import BlockInvalid, BlockSource, ValidatorView
 from node.consensus.height import HeightManager, Services
 from node.consensus.outputs import (
     CancelTimer,
+    Fault,
     Gossip,
     HeadConflict,
     Output,
@@ -129,7 +130,7 @@ class Engine:
     def start(self, head: BlockHeader, now_ms: int) -> list[Output]:
         if self.head is not None:
             raise RuntimeError("the engine is already running; create a new one to start again")
-        return self._run(now_ms, lambda: self._new_height(head))
+        return self._run(now_ms, lambda: self._new_height(head), "start")
 
     def receive(self, code: int, data: bytes, now_ms: int) -> list[Output]:
         key = hashlib.blake2b(bytes([code & 0xFF]) + data, digest_size=16).digest()
@@ -139,20 +140,23 @@ class Engine:
         self._seen[key] = None
         if len(self._seen) > self.config.duplicate_message_limit:
             self._seen.popitem(last=False)
-        return self._run(now_ms, lambda: self._handle(code, data))
+        return self._run(now_ms, lambda: self._handle(code, data), f"a {CODES.get(code, code)} message")
 
     def timer_expired(self, timer: Timer, now_ms: int) -> list[Output]:
-        return self._run(now_ms, lambda: self._timer(timer))
+        return self._run(now_ms, lambda: self._timer(timer), f"the {timer.kind.value} timer")
 
     def new_head(self, header: BlockHeader, now_ms: int) -> list[Output]:
-        return self._run(now_ms, lambda: self._head(header))
+        return self._run(now_ms, lambda: self._head(header), f"new head {header.number}")
 
     # --- internals ------------------------------------------------------------------------------
 
-    def _run(self, now_ms: int, step: Callable[[], None]) -> list[Output]:
+    def _run(self, now_ms: int, step: Callable[[], None], what: str) -> list[Output]:
         self.svc.now_ms = now_ms
         self._out = []
-        step()
+        try:
+            step()
+        except Exception as exc:  # e.g. block creation failed: keep what was decided so far
+            self._emit(Fault(what, f"{type(exc).__name__}: {exc}"))
         out, self._out = self._out, []
         return out
 

@@ -102,5 +102,14 @@ class HeadConflict:
     reported: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """An input the engine could not finish (e.g. block creation raised); the outputs before it
+    still stand, so timers keep the round moving."""
+
+    during: str
+    error: str
+
+
 Output = (SetTimer | CancelTimer | Multicast | Gossip | ImportBlock | RoundChanged | ProposalMissed
-          | Rejected | HeadConflict)
+          | Rejected | HeadConflict | Fault)

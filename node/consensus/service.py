@@ -29,6 +29,7 @@ from node.abc import BlockInvalid, BlockSource
 from node.consensus.engine import Engine
 from node.consensus.outputs import (
     CancelTimer,
+    Fault,
     Gossip,
     HeadConflict,
     ImportBlock,
@@ -146,6 +147,8 @@ class ConsensusService:
                               out.block.header.number, exc)
             elif isinstance(out, Rejected):
                 log.info("rejected %s", out.reason)
+            elif isinstance(out, Fault):
+                log.error("consensus could not finish %s: %s", out.during, out.error)
             elif isinstance(out, HeadConflict):
                 log.error("two different blocks reported at height %d: 0x%s and 0x%s", out.number,
                           out.current.hex(), out.reported.hex())

@@ -13,7 +13,7 @@ from chain.qbft.hashing import block_hash
 from chain.qbft.proposer import select_proposer
 from chain.qbft.quorum import quorum
 from chain.qbft.verify import verify_header
-from node.consensus import Multicast, ProposalMissed, RoundChanged
+from node.consensus import Fault, Multicast, ProposalMissed, RoundChanged
 
 
 def assert_one_verified_chain(net: SimNet, nodes: list[SimNode] | None = None) -> None:
@@ -286,4 +286,24 @@ def test_empty_blocks_wait_for_the_empty_block_period_and_transactions_do_not():
     assert net.run_until(lambda: min(net.heights()) >= h + 3, 60_000)
     assert [chain.blocks[i].header.timestamp - chain.blocks[i - 1].header.timestamp
             for i in range(h + 2, h + 4)] == [1, 1]
+    assert_one_verified_chain(net)
+
+
+def test_proposer_whose_block_creation_fails_is_covered_by_a_round_change():
+    net = SimNet(seed=10)
+    net.start()
+    assert net.run_until(lambda: min(net.heights()) >= 1, 30_000)
+    chain = net.nodes[0].chain
+    p0 = select_proposer(chain.view.history.validators_for(2), chain.head.coinbase, 0)
+    broken = net.by_address[p0]
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("execution layer unavailable")
+
+    broken.chain.create_block = fail  # type: ignore[method-assign]
+    assert net.run_until(lambda: min(n.height for n in net.nodes if n is not broken) >= 2, 30_000)
+    assert any(isinstance(o, Fault) and "execution layer unavailable" in o.error
+               for o in broken.outputs)
+    block2 = net.nodes[(broken.index + 1) % 4].chain.blocks[2].header
+    assert xd.decode(block2.extra_data).round == 1
     assert_one_verified_chain(net)
