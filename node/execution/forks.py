@@ -445,9 +445,44 @@ def _jump(conditional: bool, cost: int, mnemonic: str) -> Callable[..., Any]:
     return run
 
 
+def _mstore(cost: int, mnemonic: str) -> Callable[..., Any]:
+    """MSTORE; memory growth (and its gas) still goes through py-evm's ``extend_memory``."""
+
+    def run(computation: Any) -> None:
+        _charge(computation, cost, mnemonic)
+        values = computation._stack.values
+        if len(values) < 2:
+            raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
+        start = _int(values.pop())
+        value = values.pop()
+        word = value.to_bytes(32, "big") if type(value) is int else value.rjust(32, b"\x00")
+        memory = computation._memory
+        if start + 32 > len(memory._bytes):
+            computation.extend_memory(start, 32)
+        memory._bytes[start:start + 32] = word
+
+    return run
+
+
+def _mload(cost: int, mnemonic: str) -> Callable[..., Any]:
+    def run(computation: Any) -> None:
+        _charge(computation, cost, mnemonic)
+        values = computation._stack.values
+        if not values:
+            raise InsufficientStack("Wanted 1 stack item, had none")
+        start = _int(values.pop())
+        memory = computation._memory
+        if start + 32 > len(memory._bytes):
+            computation.extend_memory(start, 32)
+        values.append(bytes(memory._bytes[start:start + 32]))
+
+    return run
+
+
 def _fast_opcodes(opcodes: dict[int, Any]) -> dict[int, Any]:
     """py-evm's opcode table with the fixed-cost opcodes charged in place, and the stack
-    shuffling, arithmetic, comparison and jump ones (most of what contracts execute) done
+    shuffling, arithmetic, comparison, jump and word memory ones (most of what contracts
+    execute) done
     directly on py-evm's stack.
     Checked against stock py-evm by tests/node/execution/test_against_pyevm.py."""
     out: dict[int, Any] = {}
@@ -471,6 +506,10 @@ def _fast_opcodes(opcodes: dict[int, Any]) -> dict[int, Any]:
             fn = _unary(_UNARY[name], cost, name)
         elif name in ("JUMP", "JUMPI"):
             fn = _jump(name == "JUMPI", cost, name)
+        elif code == 0x52 and name == "MSTORE":
+            fn = _mstore(cost, name)
+        elif code == 0x51 and name == "MLOAD":
+            fn = _mload(cost, name)
         else:
             fn = _metered(op.logic_fn, cost, name)
         fn.mnemonic = name  # type: ignore[attr-defined]

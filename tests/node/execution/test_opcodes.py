@@ -1,7 +1,8 @@
 """The opcodes node.execution runs on py-evm's stack directly behave exactly as py-evm's own.
 
 Random programs (pushes of random words, stack shuffles, arithmetic, comparisons, shifts,
-jumps to good and bad targets, stack underflow, running out of gas) run as contract code under
+jumps to good and bad targets, memory words at small and huge offsets, stack underflow,
+running out of gas) run as contract code under
 our opcode table and under stock py-evm's; the output (the top of the stack at the end), the
 error and the gas must match.
 """
@@ -23,12 +24,14 @@ from node.execution.statedb import StateDB, StateSource
 from .devnet import genesis
 
 SIMPLE = ["ADD", "SUB", "MUL", "DIV", "MOD", "LT", "GT", "EQ", "AND", "OR", "XOR", "SHL", "SHR",
-          "ISZERO", "NOT", "POP", "JUMPDEST"]
+          "ISZERO", "NOT", "POP", "JUMPDEST", "MLOAD", "MSTORE"]
 CODES = {"ADD": 0x01, "MUL": 0x02, "SUB": 0x03, "DIV": 0x04, "MOD": 0x06, "LT": 0x10, "GT": 0x11,
          "EQ": 0x14, "ISZERO": 0x15, "AND": 0x16, "OR": 0x17, "XOR": 0x18, "NOT": 0x19,
-         "SHL": 0x1B, "SHR": 0x1C, "POP": 0x50, "JUMP": 0x56, "JUMPI": 0x57, "JUMPDEST": 0x5B}
+         "SHL": 0x1B, "SHR": 0x1C, "POP": 0x50, "MLOAD": 0x51, "MSTORE": 0x52, "JUMP": 0x56,
+         "JUMPI": 0x57, "JUMPDEST": 0x5B}
 
-words = st.one_of(st.integers(0, 300), st.integers(0, 2**256 - 1), st.sampled_from([2**255, 2**256 - 1]))
+words = st.one_of(st.integers(0, 300), st.integers(0, 2**256 - 1),
+                  st.sampled_from([2**255, 2**256 - 1, 2**32]))
 step = st.one_of(
     st.tuples(st.just("PUSH"), st.integers(0, 32), words),
     st.tuples(st.just("DUP"), st.integers(1, 16)),
