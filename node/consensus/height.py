@@ -149,6 +149,12 @@ class RoundState:
                                    self.proposal.signed.payload.bal)
 
 
+MAX_FUTURE_ROUNDS = 64
+"""Distinct future rounds whose messages are kept. Besu keeps any number; a cap stops one
+Byzantine validator from filling memory with messages for rounds no timer will ever reach
+(round r starts after requesttimeoutseconds * (2^r - 1) seconds)."""
+
+
 class _RoundChangeStatus:
     def __init__(self, quorum: int) -> None:
         self.quorum = quorum
@@ -172,6 +178,16 @@ class RoundChangeManager:
     def __init__(self, quorum: int) -> None:
         self.quorum = quorum
         self.rounds: dict[int, _RoundChangeStatus] = {}
+
+    def has_room_for(self, round: int) -> bool:
+        """Keep the lowest rounds: a lower one evicts the highest when the cap is reached."""
+        if round in self.rounds or len(self.rounds) < MAX_FUTURE_ROUNDS:
+            return True
+        highest = max(self.rounds)
+        if round > highest:
+            return False
+        del self.rounds[highest]
+        return True
 
     def append(self, msg: RoundChange) -> list[RoundChange] | None:
         status = self.rounds.setdefault(msg.round, _RoundChangeStatus(self.quorum))
@@ -271,7 +287,8 @@ class HeightManager:
     def on_prepare(self, msg: Prepare) -> None:
         target = self._target(msg.round)
         if target is None:
-            self._reject(msg.code, f"PREPARE for past round {msg.round}", msg.author)
+            self._reject(msg.code, f"PREPARE for round {msg.round}: past, or too many future rounds "
+                                   "buffered", msg.author)
             return
         if target is not self.round:
             target.add_prepare(msg)
@@ -286,7 +303,8 @@ class HeightManager:
     def on_commit(self, msg: Commit) -> None:
         target = self._target(msg.round)
         if target is None:
-            self._reject(msg.code, f"COMMIT for past round {msg.round}", msg.author)
+            self._reject(msg.code, f"COMMIT for round {msg.round}: past, or too many future rounds "
+                                   "buffered", msg.author)
             return
         if target is not self.round:
             target.add_commit(msg)
@@ -303,6 +321,10 @@ class HeightManager:
         if msg.round < current:
             self._reject(msg.code, f"ROUND_CHANGE for past round {msg.round} (now {current})",
                          msg.author)
+            return
+        if not self.round_changes.has_room_for(msg.round):
+            self._reject(msg.code, f"ROUND_CHANGE for round {msg.round}: too many future rounds "
+                                   "buffered", msg.author)
             return
         reason = check_round_change(self.h, msg, self._check)
         if reason is not None:
@@ -326,6 +348,11 @@ class HeightManager:
             return None
         state = self.future_rounds.get(round)
         if state is None:
+            if len(self.future_rounds) >= MAX_FUTURE_ROUNDS:
+                highest = max(self.future_rounds)
+                if round > highest:
+                    return None
+                del self.future_rounds[highest]  # keep the lowest rounds, the ones timers reach
             state = self.future_rounds[round] = RoundState(self.h, round, self._check)
         return state
 

@@ -173,3 +173,22 @@ def test_two_different_heads_at_one_height_are_reported():
     assert block_hash(other) != block_hash(head)
     out = node.engine.new_head(other, net.now)
     assert [type(o).__name__ for o in out] == ["HeadConflict"]
+
+
+def test_messages_for_endless_future_rounds_are_capped_and_consensus_goes_on(net):
+    from node.consensus.height import MAX_FUTURE_ROUNDS
+
+    spammer = net.signers[1]
+    # Far rounds first: the near ones that timers reach must still be kept.
+    for r in [*range(10_000, 10_000 + 2 * MAX_FUTURE_ROUNDS), *range(1, 2 * MAX_FUTURE_ROUNDS)]:
+        net.inject(0, m.PREPARE, m.Prepare.create(spammer, 3, r, bytes(32)).encode())
+        net.inject(0, m.ROUND_CHANGE, m.RoundChange.create(spammer, 3, r).encode())
+    manager = net.nodes[0].engine.manager
+    assert manager is not None
+    assert len(manager.future_rounds) <= MAX_FUTURE_ROUNDS
+    assert len(manager.round_changes.rounds) <= MAX_FUTURE_ROUNDS
+    assert 1 in manager.round_changes.rounds and 1 in manager.future_rounds
+    assert max(manager.future_rounds) < 10_000
+    assert any("too many future rounds" in r for r in net.rejected(m.ROUND_CHANGE))
+    assert net.run_until(lambda: min(net.heights()) >= 5, 30_000), net.describe()
+    assert net.forks() == {}
