@@ -73,3 +73,30 @@ def test_revoked_attester_is_refused_after_its_revocation_only(node_factory):
     report = run_verifier(chain.genesis, [node_factory(chain).url], ledger=DOMAIN)
     assert report.failure is not None
     assert (report.failure.record, report.failure.check) == (2, "authorisation")
+
+
+def test_record_walk_resumes_from_the_checkpoint_with_its_roles(honest, node_factory, tmp_path):
+    from observer.checkpoint import CheckpointStore
+
+    chain, _ = honest
+    node = node_factory(chain)
+    store = CheckpointStore.for_genesis(chain.genesis.hash, tmp_path / "state")
+    first = run_verifier(chain.genesis, [node.url], ledger=DOMAIN, store=store, to=8)
+    assert (first.failure, first.records) == (None, 18)
+    second = run_verifier(chain.genesis, [node.url], ledger=DOMAIN, store=store)
+    assert second.failure is None
+    assert second.resumed_from is not None and second.resumed_from[0] == 8
+    # Records 19..36 checked now, linked to record 18 and with the attesters granted in block 3.
+    assert second.records == 36
+
+
+def test_checkpoint_without_this_ledger_is_not_used_for_a_record_walk(honest, node_factory,
+                                                                        tmp_path):
+    from observer.checkpoint import CheckpointStore
+
+    chain, _ = honest
+    node = node_factory(chain)
+    store = CheckpointStore.for_genesis(chain.genesis.hash, tmp_path / "state")
+    run_verifier(chain.genesis, [node.url], store=store, to=10)  # blocks only
+    report = run_verifier(chain.genesis, [node.url], ledger=DOMAIN, store=store)
+    assert (report.failure, report.resumed_from, report.records) == (None, None, 36)
