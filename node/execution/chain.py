@@ -408,6 +408,8 @@ class Chain(ChainAPI, BlockSource, ValidatorView):
                 except (TxInvalid, abc.TxRejected) as exc:
                     log.debug("left out 0x%s: %s", tx.hash.hex(), exc)
                     selection.skip_sender(tx.sender)
+                    if getattr(exc, "reason", "") in _NEVER_VALID:
+                        self.pool.drop(tx.hash)
             execution = runner.finish()
             validators = self.history.validators_after(parent.number)
             extra = xd.encode(ExtraData(self.vanity, tuple(sorted(validators)), vote, round, ()))
@@ -634,6 +636,14 @@ class Chain(ChainAPI, BlockSource, ValidatorView):
             self._executed.clear()
             self._load_head()
             self.pool.revalidate()
+
+
+_NEVER_VALID = frozenset({
+    "Nonce too low", "Sender account not authorized to send transactions", "Invalid params",
+    "Invalid transaction type", "Intrinsic gas exceeds gas limit",
+})
+"""Reasons a pooled transaction can never become valid again (Besu drops these while building
+a block and keeps the transient ones, such as a balance that may still arrive)."""
 
 
 class _NonceView(dict[bytes, int]):

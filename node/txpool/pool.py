@@ -97,6 +97,13 @@ class TxPool(TxPoolAPI):
             local = sum(1 for e in self._by_hash.values() if e.local)
             return PoolStats(local, len(self._by_hash) - local, self.config.max_size)
 
+    def drop(self, tx_hash: bytes) -> None:
+        """Forget a transaction that can no longer be included."""
+        with self._lock:
+            entry = self._by_hash.get(tx_hash)
+            if entry is not None:
+                self._remove(entry.tx)
+
     def tx(self, tx_hash: bytes) -> Tx | None:
         entry = self._by_hash.get(tx_hash)
         return None if entry is None else entry.tx
@@ -190,8 +197,13 @@ class TxPool(TxPoolAPI):
         in it are looked up at the head)."""
         with self._lock:
             queues = {s: dict(q) for s, q in self._by_sender.items()}
-        return Selection(queues, base_fee, nonce_of if nonce_of is not None else {},
-                         self.chain.head_account)
+        selection = Selection(queues, base_fee, nonce_of if nonce_of is not None else {},
+                              self.chain.head_account)
+        if nonce_of is None:
+            with self._lock:  # below the sender's nonce at the head: can never be included
+                for tx in selection.stale:
+                    self._remove(tx)
+        return selection
 
     def removed_in_block(self, txs: list[Tx]) -> None:
         """A block with ``txs`` became the head: drop them and everything their senders can no
@@ -236,10 +248,12 @@ class Selection:
         self._head_account = head_account
         self._heap: list[tuple[int, int, bytes, int]] = []
         self._skipped: set[bytes] = set()
-        for sender in queues:
+        self.stale: list[Tx] = []
+        for sender, queue in queues.items():
             nonce = nonce_of.get(sender)
             if nonce is None:
                 nonce = head_account(sender)[0]  # type: ignore[operator]
+            self.stale.extend(e.tx for n, e in queue.items() if n < nonce)
             self._push(sender, nonce)
 
     def _push(self, sender: bytes, nonce: int) -> None:

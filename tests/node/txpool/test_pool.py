@@ -175,3 +175,15 @@ def test_import_removes_included_transactions_and_stale_nonces(tmp_path):
     block = produce(builder, signers(1))
     follower.import_block(block)
     assert len(follower.pool) == 0
+
+
+def test_a_transaction_that_can_never_be_included_is_dropped_while_building(chain, monkeypatch):
+    chain.pool.add(sign(USERS[1], nonce=0, to=TO, gas=21_000))
+    produce(chain, signers(1))
+    # a stale view of the sender (as a pool entry admitted before a block spent its nonce)
+    real = chain.head_account
+    monkeypatch.setattr(chain, "head_account", lambda a: (0, 0, False) if a == addr(USERS[1]) else real(a))
+    stale = chain.pool.add(sign(USERS[1], nonce=0, to=b"\x02" * 20, gas=21_000))
+    monkeypatch.setattr(chain, "head_account", real)
+    produce(chain, signers(1))
+    assert stale not in chain.pool and chain.transaction(stale) is None
