@@ -96,6 +96,13 @@ def apply(node: HostileNode, chain: Chain, vector: dict[str, Any]) -> None:
         tx["input"] = "0x" + calldata.hex()
     elif kind == "drop-tx":
         node.transactions.pop(node.receipts[n][0]["transactionHash"])
+    elif kind == "raw-field":
+        if vector["value"] is None:
+            del block[vector["field"]]
+        else:
+            block[vector["field"]] = vector["value"]
+    elif kind == "truncate-extra":
+        block["extraData"] = block["extraData"][:-10]
     elif kind == "chain-id":
         node.chain_id = vector["chainId"]
     else:

@@ -100,3 +100,32 @@ def test_checkpoint_without_this_ledger_is_not_used_for_a_record_walk(honest, no
     run_verifier(chain.genesis, [node.url], store=store, to=10)  # blocks only
     report = run_verifier(chain.genesis, [node.url], ledger=DOMAIN, store=store)
     assert (report.failure, report.resumed_from, report.records) == (None, None, 36)
+
+
+def test_node_without_block_receipts_says_which_method_to_enable(honest, node_factory):
+    from observer.abc import SourceError
+
+    chain, _ = honest
+    node = node_factory(chain)
+    real = node.answer
+
+    def no_receipts(method, params):
+        if method == "eth_getBlockReceipts":
+            from hostile import _RpcError
+
+            raise _RpcError(-32601, "Method not found")
+        return real(method, params)
+
+    node.answer = no_receipts
+    with pytest.raises(SourceError, match="does not offer this method"):
+        run_verifier(chain.genesis, [node.url], ledger=DOMAIN)
+
+
+def test_malformed_receipt_is_named_not_crashed_on(honest, node_factory):
+    chain, _ = honest
+    node = node_factory(chain)
+    del node.receipts[6][0]["cumulativeGasUsed"]
+    report = run_verifier(chain.genesis, [node.url], ledger=DOMAIN)
+    assert report.failure is not None
+    assert (report.failure.block, report.failure.check) == (6, "receipts")
+    assert "cumulativeGasUsed" in report.failure.message
