@@ -410,3 +410,83 @@ def logs_bloom(logs: Sequence[ReceiptLog]) -> bytes:
         for topic in log.topics:
             bloom_add(bloom, topic)
     return bytes(bloom)
+
+
+# --- transactions ------------------------------------------------------------------------------
+
+
+def _q(tx: Mapping[str, Any], key: str) -> int:
+    value = tx.get(key)
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise ProofError(f"transaction field {key!r} is missing or not a 0x hex quantity")
+    try:
+        return int(value, 16)
+    except ValueError:
+        raise ProofError(f"transaction field {key!r} is not a hex quantity") from None
+
+
+def _b(tx: Mapping[str, Any], key: str, size: int | None = None) -> bytes:
+    value = tx.get(key)
+    if not isinstance(value, str) or not value.startswith("0x"):
+        raise ProofError(f"transaction field {key!r} is missing or not 0x hex data")
+    try:
+        out = bytes.fromhex(value[2:])
+    except ValueError:
+        raise ProofError(f"transaction field {key!r} is not hex") from None
+    if size is not None and len(out) != size:
+        raise ProofError(f"transaction field {key!r} is {len(out)} bytes, expected {size}")
+    return out
+
+
+def _access_list(tx: Mapping[str, Any]) -> list[Any]:
+    items = tx.get("accessList") or []
+    if not isinstance(items, list):
+        raise ProofError("transaction accessList is not a list")
+    out = []
+    for item in items:
+        if not isinstance(item, Mapping) or not isinstance(item.get("storageKeys", []), list):
+            raise ProofError("transaction accessList entry is not {address, storageKeys}")
+        out.append([_b(item, "address", 20),
+                    [_b({"k": k}, "k", 32) for k in item.get("storageKeys", [])]])
+    return out
+
+
+def encode_transaction(tx: Mapping[str, Any]) -> bytes:
+    """A JSON-RPC transaction in its network encoding (the transactions-trie value, and what
+    its hash is the keccak of): legacy as its RLP list, typed as ``type || rlp(fields)``."""
+    tx_type = _q(tx, "type") if tx.get("type") is not None else 0
+    to = b"" if tx.get("to") is None else _b(tx, "to", 20)
+    data = _b(tx, "input") if tx.get("input") is not None else _b(tx, "data")
+    common = [_q(tx, "nonce")]
+    if tx_type == 0:
+        return fastrlp.encode([*common, _q(tx, "gasPrice"), _q(tx, "gas"), to, _q(tx, "value"),
+                               data, _q(tx, "v"), _q(tx, "r"), _q(tx, "s")])
+    parity = _q(tx, "yParity") if tx.get("yParity") is not None else _q(tx, "v")
+    signature = [parity, _q(tx, "r"), _q(tx, "s")]
+    chain_id = _q(tx, "chainId")
+    if tx_type == 1:
+        fields = [chain_id, *common, _q(tx, "gasPrice"), _q(tx, "gas"), to, _q(tx, "value"), data,
+                  _access_list(tx), *signature]
+    elif tx_type in (2, 3, 4):
+        fields = [chain_id, *common, _q(tx, "maxPriorityFeePerGas"), _q(tx, "maxFeePerGas"),
+                  _q(tx, "gas"), to, _q(tx, "value"), data, _access_list(tx)]
+        if tx_type == 3:
+            hashes = tx.get("blobVersionedHashes") or []
+            if not isinstance(hashes, list):
+                raise ProofError("transaction blobVersionedHashes is not a list")
+            fields += [_q(tx, "maxFeePerBlobGas"), [_b({"h": h}, "h", 32) for h in hashes]]
+        elif tx_type == 4:
+            auths = tx.get("authorizationList") or []
+            if not isinstance(auths, list) or not all(isinstance(a, Mapping) for a in auths):
+                raise ProofError("transaction authorizationList is not a list of objects")
+            fields.append([[_q(a, "chainId"), _b(a, "address", 20), _q(a, "nonce"),
+                            _q(a, "yParity"), _q(a, "r"), _q(a, "s")] for a in auths])
+        fields += signature
+    else:
+        raise ProofError(f"transaction type {tx_type} is not one this verifier knows")
+    return bytes([tx_type]) + fastrlp.encode(fields)
+
+
+def transactions_root(transactions: Sequence[Mapping[str, Any]]) -> bytes:
+    """``transactionsRoot`` of a block from its JSON-RPC transactions, in block order."""
+    return trie_root([encode_transaction(t) for t in transactions])
