@@ -72,6 +72,10 @@ class MemorySource(ChainSource):
     def transactions(self, hashes: Sequence[bytes]) -> list[Any]:
         return [copy.copy(self.node.transactions.get("0x" + h.hex())) for h in hashes]
 
+    def block_transactions(self, numbers: Sequence[int]) -> list[Any]:
+        return [self.node.answer("eth_getBlockByNumber", [hex(n), True])["transactions"]
+                for n in numbers]
+
     def logs(self, address: bytes, topic0: bytes, from_block: int, to_block: int) -> list[Any]:
         return list(self.node.answer("eth_getLogs", [{
             "address": "0x" + address.hex(), "topics": ["0x" + topic0.hex()],

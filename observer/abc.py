@@ -47,6 +47,10 @@ class ChainSource(ABC):
     def transactions(self, hashes: Sequence[bytes]) -> list[RpcTransaction | None]: ...
 
     @abstractmethod
+    def block_transactions(self, numbers: Sequence[int]) -> list[list[RpcTransaction] | None]:
+        """Every transaction of each block (``eth_getBlockByNumber(n, true)``), in order."""
+
+    @abstractmethod
     def logs(self, address: bytes, topic0: bytes, from_block: int, to_block: int
              ) -> list[dict[str, Any]]:
         """``eth_getLogs`` for one contract and one event: a hint where to look, never proof."""

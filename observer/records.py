@@ -6,10 +6,11 @@ block's receipts are fetched, encoded and hashed into their trie; the root must 
 ``receiptsRoot``, so no log can be added, altered or withheld. The ledger's logs are then read
 in order: ``RoleGranted``/``RoleRevoked`` keep the set of authorised attesters, and each
 ``RecordsAppended`` gives records whose attestation proofs come from the calldata of the
-transaction (each proof is bound to its record by ``attestationId``, its hash, which the
-verified log carries). Every record then goes through ``chain.ledger.LedgerWalker``: sequence,
-canonical delta, data hash, link, record hash, attestation signature, and the actor's
-authorisation at that point of the chain.
+call's transaction, read from the block's transactions, whose trie root must be the header's
+``transactionsRoot`` (and each proof must hash to the ``attestationId`` its record carries).
+Every record then goes through ``chain.ledger.LedgerWalker``: sequence, canonical delta, data
+hash, link, record hash, attestation signature, and the actor's authorisation at that point of
+the chain.
 """
 
 from __future__ import annotations
@@ -155,6 +156,8 @@ class LedgerWalk:
     trust_start: bool = False
     """Take the next record's sequence and link as given (records before ``--from``)."""
     _pending: list[tuple[Call, int]] = field(default_factory=list)
+    _raw_calls: list[tuple[BlockHeader, Sealed, int, bytes, proofs.ReceiptLog, frozenset[bytes]]] = (
+        field(default_factory=list))
 
     def __post_init__(self) -> None:
         if not self.head_hash:
@@ -185,19 +188,67 @@ class LedgerWalk:
 
     def blocks_verified(self, headers: Sequence[BlockHeader], sealed: Sequence[Sealed]
                         ) -> tuple[list[RecordJob], Failure | None]:
-        """Record jobs for these verified blocks; a failure found on the way (receipts, logs)
-        comes back beside the jobs for the records before it."""
+        """Record jobs for these verified blocks; a failure found on the way (receipts,
+        transactions, logs) comes back beside the jobs for the records before it."""
+        failure = self._collect(headers, sealed, with_calldata=True)
+        return self._jobs(), failure
+
+    def _collect(self, headers: Sequence[BlockHeader], sealed: Sequence[Sealed], *,
+                 with_calldata: bool) -> Failure | None:
         address = self.domain.ledger_address
         wanted = [(h, s) for h, s in zip(headers, sealed, strict=False)
                   if proofs.bloom_may_contain(h.logs_bloom, address)]
         failure: Failure | None = None
-        if wanted:
-            answers = self.source.receipts([h.number for h, _ in wanted])
-            for (header, block), rpc_receipts in zip(wanted, answers, strict=True):
-                failure = self._block(header, block, rpc_receipts)
-                if failure is not None:
-                    break
-        return self._jobs(), failure
+        if not wanted:
+            return None
+        answers = self.source.receipts([h.number for h, _ in wanted])
+        for (header, block), rpc_receipts in zip(wanted, answers, strict=True):
+            failure = self._block(header, block, rpc_receipts)
+            if failure is not None:
+                break
+        calls, self._raw_calls = self._raw_calls, []
+        if not calls or not with_calldata:
+            return failure
+        # The calls' calldata (which carries the attestation proofs) is read only from
+        # transactions the sealed header's transactionsRoot commits to.
+        numbers = sorted({c[0].number for c in calls})
+        blocks = dict(zip(numbers, self.source.block_transactions(numbers), strict=True))
+        verified: dict[int, list[dict[str, Any]]] = {}
+        for header in sorted({c[0].number: c[0] for c in calls}.values(), key=lambda h: h.number):
+            problem = self._transactions(header, blocks[header.number])
+            if problem is not None:
+                if failure is None or problem.block < failure.block:
+                    failure = problem
+                break
+            verified[header.number] = blocks[header.number] or []
+        for header, block, index, tx_hash, log, attesters in calls:
+            txs = verified.get(header.number)
+            if txs is None:
+                break  # at or after a block whose transactions failed
+            tx = txs[index] if index < len(txs) else None
+            # The count is a guess for sizing jobs only (a log holds about 100 bytes a record).
+            self._pending.append((Call(header.number, header.timestamp, block.hash, index,
+                                       tx_hash, log.topics, log.data, _calldata(tx), attesters),
+                                  max(1, len(log.data) // 100)))
+        return failure
+
+    def _transactions(self, header: BlockHeader, txs: list[dict[str, Any]] | None
+                      ) -> Failure | None:
+        n, name = header.number, self.source.name
+        if txs is None:
+            return Failure(n, "transactions", "the node has no transactions for this block, "
+                           "whose receipts hold ledger calls", source=name)
+        try:
+            root = proofs.transactions_root(txs)
+        except proofs.ProofError as exc:
+            return Failure(n, "transactions", str(exc), source=name)
+        if root != header.transactions_root:
+            return Failure(
+                n, "transactions",
+                f"the node's {len(txs)} transactions hash to 0x{root.hex()}, but the sealed "
+                f"header commits to 0x{header.transactions_root.hex()}: the node added, altered, "
+                "reordered or withheld a transaction", source=name)
+        return None
 
     def _jobs(self) -> list[RecordJob]:
         jobs: list[RecordJob] = []
@@ -260,21 +311,15 @@ class LedgerWalk:
 
     def _calls(self, header: BlockHeader, block: Sealed,
                calls: list[tuple[int, bytes, proofs.ReceiptLog]]) -> None:
-        if not calls:
-            return
-        txs = self.source.transactions([tx for _, tx, _ in calls])
         attesters = frozenset(self.roles.get(onchain.ATTESTER_ROLE, ()))
-        for (index, tx_hash, log), tx in zip(calls, txs, strict=True):
-            # The count is a guess for sizing jobs only (a log holds about 100 bytes a record).
-            self._pending.append((Call(header.number, header.timestamp, block.hash, index,
-                                       tx_hash, log.topics, log.data, _calldata(tx, tx_hash),
-                                       attesters), max(1, len(log.data) // 100)))
+        for index, tx_hash, log in calls:
+            self._raw_calls.append((header, block, index, tx_hash, log, attesters))
 
     # --- the results, in order ----------------------------------------------------------------
 
     def skip(self, headers: Sequence[BlockHeader], sealed: Sequence[Sealed]) -> Failure | None:
         """Blocks before ``--from``: follow the roles, take their records on trust."""
-        _, failure = self.blocks_verified(headers, sealed)
+        failure = self._collect(headers, sealed, with_calldata=False)
         self._pending = []
         self.trust_start = True
         return failure
@@ -314,8 +359,8 @@ def _tx_hash(raw: dict[str, Any]) -> bytes:
     return bytes(32)
 
 
-def _calldata(tx: RpcTransaction | None, tx_hash: bytes) -> bytes | None:
-    if tx is None or tx.get("hash") != "0x" + tx_hash.hex():
+def _calldata(tx: RpcTransaction | None) -> bytes | None:
+    if tx is None:
         return None
     data = tx.get("input", tx.get("data"))
     if not isinstance(data, str) or not data.startswith("0x"):

@@ -171,6 +171,20 @@ class RpcSource(ChainSource):
                 raise SourceError(f"{self.name}: transaction 0x{h.hex()} is not a JSON object")
         return answers
 
+    def block_transactions(self, numbers: Sequence[int]) -> list[list[RpcTransaction] | None]:
+        answers = self.batch("eth_getBlockByNumber", [[hex(n), True] for n in numbers])
+        out: list[list[RpcTransaction] | None] = []
+        for n, a in zip(numbers, answers, strict=True):
+            if a is None:
+                out.append(None)
+                continue
+            txs = a.get("transactions") if isinstance(a, dict) else None
+            if not isinstance(txs, list) or not all(isinstance(t, dict) for t in txs):
+                raise SourceError(f"{self.name}: block {n} with full transactions does not list "
+                                  "transaction objects")
+            out.append(txs)
+        return out
+
     def logs(self, address: bytes, topic0: bytes, from_block: int, to_block: int
              ) -> list[dict[str, Any]]:
         answer = self.call("eth_getLogs", [{"address": "0x" + address.hex(),

@@ -59,7 +59,15 @@ class HostileNode:
             return hex(self._head())
         if method == "eth_getBlockByNumber":
             n = self._number(params[0])
-            return copy.deepcopy(self.blocks[n]) if n is not None else None
+            if n is None or self.blocks[n] is None:
+                return None
+            block = copy.deepcopy(self.blocks[n])
+            if len(params) > 1 and params[1]:
+                block["transactions"] = [
+                    dict(copy.deepcopy(self.transactions[h]), blockHash=block.get("hash"),
+                         blockNumber=hex(n), transactionIndex=hex(i))
+                    for i, h in enumerate(block["transactions"]) if h in self.transactions]
+            return block
         if method == "eth_getBlockByHash":
             for b in self.blocks[: self._head() + 1]:
                 if b.get("hash") == params[0]:

@@ -42,6 +42,32 @@ def order_fact(actor: str, i: int) -> Fact:
         "dealing_date": "2026-11-25", "channel": "rest"})
 
 
+def rpc_transaction(fields: dict[str, Any], secret: bytes) -> dict[str, Any]:
+    """A transaction signed with eth_account, as a node's JSON-RPC shows it (plus ``raw``)."""
+    signed = Account.sign_transaction(fields, secret)
+    tx_type = fields.get("type", 0)
+    out: dict[str, Any] = {
+        "hash": "0x" + bytes(signed.hash).hex(), "type": hex(tx_type),
+        "from": Account.from_key(secret).address.lower(), "nonce": hex(fields["nonce"]),
+        "gas": hex(fields["gas"]), "value": hex(fields["value"]),
+        "to": None if fields.get("to") is None else fields["to"].lower(),
+        "input": "0x" + bytes(fields.get("data", b"")).hex(),
+        "v": hex(signed.v), "r": hex(signed.r), "s": hex(signed.s),
+        "raw": "0x" + bytes(signed.raw_transaction).hex()}
+    if tx_type:
+        out["chainId"] = hex(fields["chainId"])
+        out["yParity"] = hex(signed.v)
+        out["accessList"] = [{"address": a["address"].lower(), "storageKeys": list(a["storageKeys"])}
+                             for a in fields.get("accessList", [])]
+    if tx_type in (0, 1):
+        out["gasPrice"] = hex(fields["gasPrice"])
+    else:
+        out["maxFeePerGas"] = hex(fields["maxFeePerGas"])
+        out["maxPriorityFeePerGas"] = hex(fields["maxPriorityFeePerGas"])
+        out["gasPrice"] = hex(fields["maxFeePerGas"])  # the effective price, as nodes show it
+    return out
+
+
 class Ledger:
     def __init__(self, builder: ChainBuilder) -> None:
         self.builder = builder
@@ -63,15 +89,11 @@ class Ledger:
     # --- transactions and receipts -----------------------------------------------------------
 
     def _tx(self, calldata: bytes) -> dict[str, Any]:
-        signed = Account.sign_transaction({
-            "type": 2, "chainId": CHAIN_ID, "nonce": self.tx_nonce, "maxFeePerGas": 0,
-            "maxPriorityFeePerGas": 0, "gas": 5_000_000, "to": to_checksum_address(LEDGER_ADDRESS),
-            "value": 0, "data": calldata}, self.writer)
+        fields = {"type": 2, "chainId": CHAIN_ID, "nonce": self.tx_nonce, "maxFeePerGas": 0,
+                  "maxPriorityFeePerGas": 0, "gas": 5_000_000,
+                  "to": to_checksum_address(LEDGER_ADDRESS), "value": 0, "data": calldata}
         self.tx_nonce += 1
-        return {"hash": "0x" + bytes(signed.hash).hex(), "type": "0x2",
-                "from": self.writer_address.lower(), "to": "0x" + LEDGER_ADDRESS.hex(),
-                "nonce": hex(self.tx_nonce - 1), "input": "0x" + calldata.hex(),
-                "raw": "0x" + bytes(signed.raw_transaction).hex()}
+        return rpc_transaction(fields, self.writer)
 
     @staticmethod
     def _receipt(tx: dict[str, Any], logs: list[proofs.ReceiptLog], gas: int) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import rlp
 from eth.rlp.logs import Log as EvmLog
 from eth.rlp.receipts import Receipt as EvmReceipt
 from eth.vm.forks.berlin.receipts import TypedReceipt
+from eth_hash.auto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from trie import HexaryTrie
@@ -145,3 +146,38 @@ def test_receipts_out_of_order_are_refused():
     b = dict(_rpc_receipt(2, 1, 42000, [], bytes(256)), transactionIndex="0x0")
     with pytest.raises(ProofError, match="out of order"):
         proofs.receipts_root([a, b])
+
+
+_KEY = bytes(range(1, 33))
+tx_fields = st.fixed_dictionaries({
+    "nonce": st.integers(0, 2**32), "gas": st.integers(21000, 2**40), "value": st.integers(0, 2**80),
+    "data": st.binary(max_size=300), "to": st.one_of(st.none(), st.binary(min_size=20, max_size=20)),
+})
+
+
+@settings(max_examples=40, deadline=None)
+@given(tx_fields, st.sampled_from([0, 1, 2]), st.integers(0, 2**40), st.booleans())
+def test_transaction_from_rpc_encodes_as_eth_account_signs_it(fields, tx_type, price, access):
+    from eth_utils import to_checksum_address
+    from ledgerchain import rpc_transaction
+
+    f = dict(fields)
+    if f["to"] is None:
+        f.pop("to")
+    else:
+        f["to"] = to_checksum_address(f["to"])
+    if tx_type:
+        f.update(type=tx_type, chainId=2026)
+        if access:
+            f["accessList"] = [{"address": to_checksum_address(b"\x11" * 20),
+                                "storageKeys": ["0x" + "22" * 32]}]
+    else:
+        f["chainId"] = 2026
+    if tx_type == 2:
+        f.update(maxFeePerGas=price, maxPriorityFeePerGas=price // 2)
+    else:
+        f["gasPrice"] = price
+    rpc = rpc_transaction(f, _KEY)
+    raw = proofs.encode_transaction(rpc)
+    assert "0x" + raw.hex() == rpc["raw"]
+    assert "0x" + bytes(keccak(raw)).hex() == rpc["hash"]
