@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import signal
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,11 +91,22 @@ class _GossipingPool(TxPoolAPI):
         self.pool = chain.pool
         self.transport = transport
         self.loop = loop
+        self._outbox: list[bytes] = []
+        self._lock = threading.Lock()
 
     def add(self, raw: bytes, *, local: bool = True) -> bytes:
         tx_hash = self.pool.add(raw, local=local)
-        self.loop.call_soon_threadsafe(self.transport.broadcast_transactions, [raw])
+        with self._lock:
+            first = not self._outbox
+            self._outbox.append(raw)
+        if first:  # under load, transactions accepted meanwhile travel in the same frame
+            self.loop.call_soon_threadsafe(self._flush)
         return tx_hash
+
+    def _flush(self) -> None:
+        with self._lock:
+            raws, self._outbox = self._outbox, []
+        self.transport.broadcast_transactions(raws)
 
     def get(self, tx_hash: bytes) -> bytes | None:
         return self.pool.get(tx_hash)
@@ -122,6 +134,7 @@ class Node:
         self.sync: BlockSync | None = None
         self.rpc: RpcServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._validators_at: tuple[int, frozenset[bytes]] | None = None
         self._stopped = asyncio.Event()
 
     # -- composition ----------------------------------------------------------------------
@@ -147,7 +160,8 @@ class Node:
             self.signer,
             P2PConfig(network_id=self.genesis.hash, allowed=allowed, static_peers=static,
                       host=self.me.host, port=self.me.p2p_port, name=self.me.name),
-            blocks=self._serve_block, on_transactions=self._received_transactions)
+            blocks=self._serve_block, on_transactions=self._received_transactions,
+            is_validator=self._is_validator)
         votes = None
         if self.me.is_validator:
             self.engine = Engine(self.signer, self.chain, self.chain,
@@ -185,6 +199,13 @@ class Node:
         await self.rpc.start()
         log.info("%s dev node up (automine): head %d, rpc %s", self.me.name,
                  self.chain.head.number, self.rpc.url)
+
+    def _is_validator(self, address: bytes) -> bool:
+        """Consensus messages and transactions go to the validators of the next block only."""
+        head = self.chain.head
+        if self._validators_at is None or self._validators_at[0] != head.number:
+            self._validators_at = (head.number, frozenset(self.chain.validators_for(head.number + 1)))
+        return address in self._validators_at[1]
 
     def _serve_block(self, number: int) -> bytes | None:
         block = self.chain.block(number)
