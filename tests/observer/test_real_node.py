@@ -62,3 +62,92 @@ def test_devnet_verifies_through_its_observer_node_and_agrees_with_a_validator(d
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["ok"] and report["blocksVerified"] >= 8
     assert report["equivocations"] == []
+
+
+def _compiled_ledger() -> dict:
+    root = Path(__file__).parents[2]
+    manifest = root / ".build" / "__local__.json"
+    if not manifest.exists():
+        done = subprocess.run([str(BIN / "ape"), "compile"], cwd=root, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, done.stderr
+    return json.loads(manifest.read_text())["contractTypes"]["CeFiEventLedger"]
+
+
+def test_ledger_on_the_devnet_verifies_and_a_record_proof_checks_offline(devnet, tmp_path):
+    """Deploy the real CeFi Event Ledger on the devnet, append attested records through it,
+    then verify them with the observer and prove one offline."""
+    from eth_abi.abi import encode as abi_encode
+    from eth_account import Account
+    from eth_hash.auto import keccak
+    from eth_utils import to_checksum_address
+
+    from chain.abc import AttestedEvent, LedgerDomain
+    from chain.attest import Eip712Scheme
+    from chain.attest.keys import LocalSigner
+    from chain.ledger import canonical_delta, data_hash, onchain
+    from chain.qbft.genesis import Genesis
+    from observer.rpc import RpcSource
+
+    directory, urls = devnet
+    genesis = Genesis.load(directory / "genesis.json")
+    node = RpcSource(urls["validator-1"])
+    writer = bytes(keccak(b"observer devnet writer"))
+    me = Account.from_key(writer).address
+    actor = LocalSigner(bytes(keccak(b"observer devnet actor")))
+    nonce = int(node.call("eth_getTransactionCount", [me, "pending"]), 16)
+
+    def send(to: str | None, data: bytes) -> dict:
+        nonlocal nonce
+        tx = {"nonce": nonce, "gasPrice": 0, "gas": 8_000_000, "value": 0, "data": data,
+              "chainId": genesis.chain_id}
+        if to is not None:
+            tx["to"] = to_checksum_address(to)
+        nonce += 1
+        raw = Account.sign_transaction(tx, writer).raw_transaction
+        tx_hash = node.call("eth_sendRawTransaction", ["0x" + bytes(raw).hex()])
+        for _ in range(120):
+            receipt = node.call("eth_getTransactionReceipt", [tx_hash])
+            if receipt is not None:
+                assert receipt["status"] == "0x1", receipt
+                return receipt
+            time.sleep(0.5)
+        raise AssertionError(f"transaction {tx_hash} was not mined")
+
+    ct = _compiled_ledger()
+    code = bytes.fromhex(ct["deploymentBytecode"]["bytecode"][2:])
+    address = send(None, code + abi_encode(["address"], [me]))["contractAddress"]
+    grant = bytes(keccak(b"grantRole(bytes32,address)"))[:4]
+    send(address, grant + abi_encode(["bytes32", "address"], [onchain.WRITER_ROLE, me]))
+    send(address, grant + abi_encode(["bytes32", "address"],
+                                     [onchain.ATTESTER_ROLE, actor.address]))
+    domain = LedgerDomain(genesis.chain_id, bytes.fromhex(address[2:]))
+    entries = []
+    for n in range(1, 13):
+        delta = canonical_delta("ORDER_PLACED", {
+            "order": f"ORD-{n}", "investor": f"inv_{n:016x}", "isin": "LU0000000009",
+            "side": "subscription", "amount": str(100 * n), "currency": "EUR",
+            "dealing_date": "2026-11-25", "channel": "rest"})
+        event = AttestedEvent(actor.address, "ORDER_PLACED", data_hash(delta), n)
+        entries.append(onchain.Entry(actor.address, "ORDER_PLACED", n, delta,
+                                     Eip712Scheme().attest(event, domain, [actor])))
+    send(address, onchain.encode_batch(entries[:5]))
+    send(address, onchain.encode_batch(entries[5:]))
+
+    observer = [str(BIN / "smartta-observer")]
+    done = subprocess.run([*observer, "verify", "--rpc", urls["observer-1"], "--genesis",
+                           str(directory / "genesis.json"), "--ledger", address, "--no-checkpoint",
+                           "--report", str(tmp_path / "r.json"), "--quiet"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "r.json").read_text())["recordsVerified"] == 12
+    proof = tmp_path / "p.json"
+    done = subprocess.run([*observer, "prove", "--rpc", urls["observer-1"], "--genesis",
+                           str(directory / "genesis.json"), "--ledger", address, "--record", "7",
+                           "--out", str(proof)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    done = subprocess.run([*observer, "check-proof", str(proof), "--genesis",
+                           str(directory / "genesis.json")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "VALID record 7" in " ".join(done.stdout.split())
