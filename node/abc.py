@@ -258,6 +258,8 @@ class NodeStatus:
     """(starting, current, highest) block while catching up, else None."""
     round_changes: dict[tuple[int, int], int] = field(default_factory=dict)
     missed_proposals: dict[bytes, int] = field(default_factory=dict)
+    equivocations: int = 0
+    """Conflicting blocks at one height, each with a quorum of seals, seen so far (evidence)."""
 
 
 class VoteProposerAPI(ABC):

@@ -25,13 +25,14 @@ from chain.qbft.genesis import Genesis
 from node.abc import NodeAPI, NodeStatus, PoolStats, TxPoolAPI
 from node.consensus import Engine, EngineConfig
 from node.consensus.service import ConsensusService
+from node.evidence import Equivocation, EquivocationWatch
 from node.execution.chain import Chain
 from node.network.init import GENESIS_FILE, KEYS_DIR, KEYSTORE_FILE, read_lock
 from node.network.spec import NetworkSpec, NodeSpec, SpecError
 from node.p2p.handshake import node_id_of
 from node.p2p.peers import PeerSpec
 from node.p2p.sync import BlockSync
-from node.p2p.transport import P2PConfig, Transport
+from node.p2p.transport import P2PConfig, Peer, Transport
 from node.rpc import RpcConfig, RpcServer
 
 log = logging.getLogger("smartta.node")
@@ -132,6 +133,7 @@ class Node:
         self.service: ConsensusService | None = None
         self.engine: Engine | None = None
         self.sync: BlockSync | None = None
+        self.evidence: EquivocationWatch | None = None
         self.rpc: RpcServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._validators_at: tuple[int, frozenset[bytes]] | None = None
@@ -174,7 +176,11 @@ class Node:
         else:
             importer = self._import_verified
         self.sync = BlockSync(self.transport, self.chain, importer)
-        self.transport.on_status = self.sync.poke
+        self.evidence = EquivocationWatch(self.chain, self._fetch_block,
+                                          (self.config.data or data_dir(self.config.directory,
+                                                                        self.me.name)) / "evidence",
+                                          on_evidence=self._equivocation)
+        self.transport.on_status = self._peer_status
         pool = None if self.me.is_observer else _GossipingPool(self.chain, self.transport, loop)
         api = NodeAPI(chain=self.chain, status=self.status, pool=pool, votes=votes)
         self.rpc = RpcServer(api, RpcConfig(read_only=self.me.is_observer),
@@ -206,6 +212,20 @@ class Node:
         if self._validators_at is None or self._validators_at[0] != head.number:
             self._validators_at = (head.number, frozenset(self.chain.validators_for(head.number + 1)))
         return address in self._validators_at[1]
+
+    def _peer_status(self, peer: Peer) -> None:
+        if self.sync is not None:
+            self.sync.poke(peer)
+        if self.evidence is not None and peer.head is not None:
+            self.evidence.announced(peer.node_id, peer.name, peer.head[0], peer.head[1])
+
+    async def _fetch_block(self, node_id: bytes, number: int) -> bytes | None:
+        assert self.transport is not None
+        raws = await self.transport.request_blocks(node_id, number, 1)
+        return raws[0] if raws else None
+
+    def _equivocation(self, found: Equivocation) -> None:
+        self.status.equivocations += 1
 
     def _serve_block(self, number: int) -> bytes | None:
         block = self.chain.block(number)
@@ -242,6 +262,8 @@ class Node:
                 await task
         if self.sync is not None:
             await self.sync.stop()
+        if self.evidence is not None:
+            await self.evidence.stop()
         if self.service is not None:
             await self.service.stop()
         if self.rpc is not None:
