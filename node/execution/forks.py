@@ -319,7 +319,10 @@ def _push(size: int, cost: int, mnemonic: str) -> Callable[..., Any]:
     ``eth.vm.logic.stack.push_XX`` leaves them)."""
 
     def run(computation: Any) -> None:
-        _charge(computation, cost, mnemonic)
+        meter = computation._gas_meter
+        if cost > meter.gas_remaining:
+            _charge(computation, cost, mnemonic)
+        meter.gas_remaining -= cost
         code = computation.code
         pc = code.program_counter
         raw = code._raw_code_bytes[pc:pc + size]
@@ -336,7 +339,10 @@ def _push(size: int, cost: int, mnemonic: str) -> Callable[..., Any]:
 
 def _dup(position: int, cost: int, mnemonic: str) -> Callable[..., Any]:
     def run(computation: Any) -> None:
-        _charge(computation, cost, mnemonic)
+        meter = computation._gas_meter
+        if cost > meter.gas_remaining:
+            _charge(computation, cost, mnemonic)
+        meter.gas_remaining -= cost
         values = computation._stack.values
         if len(values) > 1023:
             raise FullStack("Stack limit reached")
@@ -350,7 +356,10 @@ def _dup(position: int, cost: int, mnemonic: str) -> Callable[..., Any]:
 
 def _swap(position: int, cost: int, mnemonic: str) -> Callable[..., Any]:
     def run(computation: Any) -> None:
-        _charge(computation, cost, mnemonic)
+        meter = computation._gas_meter
+        if cost > meter.gas_remaining:
+            _charge(computation, cost, mnemonic)
+        meter.gas_remaining -= cost
         values = computation._stack.values
         try:
             values[-1], values[-position - 1] = values[-position - 1], values[-1]
@@ -362,7 +371,10 @@ def _swap(position: int, cost: int, mnemonic: str) -> Callable[..., Any]:
 
 def _pop(cost: int, mnemonic: str) -> Callable[..., Any]:
     def run(computation: Any) -> None:
-        _charge(computation, cost, mnemonic)
+        meter = computation._gas_meter
+        if cost > meter.gas_remaining:
+            _charge(computation, cost, mnemonic)
+        meter.gas_remaining -= cost
         try:
             computation._stack.values.pop()
         except IndexError:
@@ -400,24 +412,32 @@ def _int(x: Any) -> int:
 
 def _binary(op: Callable[[int, int], int], cost: int, mnemonic: str) -> Callable[..., Any]:
     def run(computation: Any) -> None:
-        _charge(computation, cost, mnemonic)
+        meter = computation._gas_meter
+        if cost > meter.gas_remaining:
+            _charge(computation, cost, mnemonic)
+        meter.gas_remaining -= cost
         values = computation._stack.values
         if len(values) < 2:
             raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
         a = values.pop()
         b = values.pop()
-        values.append(op(_int(a), _int(b)))
+        values.append(op(a if type(a) is int else int.from_bytes(a, "big"),
+                         b if type(b) is int else int.from_bytes(b, "big")))
 
     return run
 
 
 def _unary(op: Callable[[int], int], cost: int, mnemonic: str) -> Callable[..., Any]:
     def run(computation: Any) -> None:
-        _charge(computation, cost, mnemonic)
+        meter = computation._gas_meter
+        if cost > meter.gas_remaining:
+            _charge(computation, cost, mnemonic)
+        meter.gas_remaining -= cost
         values = computation._stack.values
         if not values:
             raise InsufficientStack("Wanted 1 stack item, had none")
-        values.append(op(_int(values.pop())))
+        a = values.pop()
+        values.append(op(a if type(a) is int else int.from_bytes(a, "big")))
 
     return run
 
@@ -428,7 +448,10 @@ def _jump(conditional: bool, cost: int, mnemonic: str) -> Callable[..., Any]:
     need = 2 if conditional else 1
 
     def run(computation: Any) -> None:
-        _charge(computation, cost, mnemonic)
+        meter = computation._gas_meter
+        if cost > meter.gas_remaining:
+            _charge(computation, cost, mnemonic)
+        meter.gas_remaining -= cost
         values = computation._stack.values
         if len(values) < need:
             raise InsufficientStack(f"Wanted {need} stack items, only had {len(values)}")
@@ -449,7 +472,10 @@ def _mstore(cost: int, mnemonic: str) -> Callable[..., Any]:
     """MSTORE; memory growth (and its gas) still goes through py-evm's ``extend_memory``."""
 
     def run(computation: Any) -> None:
-        _charge(computation, cost, mnemonic)
+        meter = computation._gas_meter
+        if cost > meter.gas_remaining:
+            _charge(computation, cost, mnemonic)
+        meter.gas_remaining -= cost
         values = computation._stack.values
         if len(values) < 2:
             raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
@@ -466,7 +492,10 @@ def _mstore(cost: int, mnemonic: str) -> Callable[..., Any]:
 
 def _mload(cost: int, mnemonic: str) -> Callable[..., Any]:
     def run(computation: Any) -> None:
-        _charge(computation, cost, mnemonic)
+        meter = computation._gas_meter
+        if cost > meter.gas_remaining:
+            _charge(computation, cost, mnemonic)
+        meter.gas_remaining -= cost
         values = computation._stack.values
         if not values:
             raise InsufficientStack("Wanted 1 stack item, had none")
