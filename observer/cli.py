@@ -380,7 +380,11 @@ valid proof; 2 bad usage; 3 the node could not be read.""")
               help="Sequence number of the record to prove.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Where to write the proof (default: record-SEQ.proof.json).")
-def prove(url: str, genesis_path: Path, ledger_address: str, seq: int, out_path: Path | None) -> None:
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where verify keeps its checkpoints: one there spares reading the headers it "
+                   "covers (the proof is checked before it is written, whatever its source).")
+def prove(url: str, genesis_path: Path, ledger_address: str, seq: int, out_path: Path | None,
+          state_dir: Path | None) -> None:
     """Write a self-contained proof of one record: the record, its receipt and the
     Merkle-Patricia proof to the receipts root of its sealed header, that header with its
     seals, and the validator-set lineage back to the genesis. Anyone checks it offline with
@@ -391,7 +395,11 @@ def prove(url: str, genesis_path: Path, ledger_address: str, seq: int, out_path:
     assert domain is not None
     source = _sources((url,))[0]
     try:
-        data = make_proof(source, genesis, domain.ledger_address, seq)
+        checkpoint = CheckpointStore.for_genesis(genesis.hash, state_dir).load(genesis.hash)
+    except CheckpointError:
+        checkpoint = None  # an untrusted checkpoint is simply not used here
+    try:
+        data = make_proof(source, genesis, domain.ledger_address, seq, checkpoint)
     except SourceError as exc:
         console.print(f"[bold red]cannot prove[/bold red]: {exc}")
         sys.exit(EXIT_UNREADABLE)

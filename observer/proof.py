@@ -41,7 +41,8 @@ from chain.qbft.header import BFT_MIX_HASH, BlockHeader, HeaderError
 from chain.qbft.verify import verify_commit_seals
 from chain.qbft.votes import EpochSchedule, VoteTally
 from observer.abc import ChainSource, SourceError
-from observer.blocks import BlockFault, ChainTracker, parse_block
+from observer.blocks import BlockFault, ChainTracker, TrackerState, parse_block
+from observer.checkpoint import Checkpoint
 
 FORMAT = "smartta-observer-proof/1"
 
@@ -310,21 +311,37 @@ def _record_in(receipt: proofs.Receipt, ledger: bytes, seq: int, number: int, ti
     return None
 
 
-def make_proof(source: ChainSource, genesis: Genesis, ledger: bytes, seq: int) -> bytes:
+def make_proof(source: ChainSource, genesis: Genesis, ledger: bytes, seq: int,
+               checkpoint: Checkpoint | None = None) -> bytes:
     """Fetch what proves record ``seq`` and write it as a proof file (checked before it is
-    returned). SourceError if the node cannot provide it."""
+    returned). SourceError if the node cannot provide it.
+
+    A checkpoint of this installation spares reading the headers it covers to find the
+    votes: it lists the blocks that carried one.
+    """
     head = source.head()
     number, tx_hash = find_record(source, ledger, seq, head)
     # The lineage: every vote header before the record's block, and the first block of each
     # validator set. Only extraData is read here; check_proof verifies what is kept.
-    tracker = ChainTracker.start(genesis)
-    for start in range(1, number, 500):
-        end = min(start + 499, number - 1)
-        _, failure, _ = tracker.prepare(start, source.blocks(list(range(start, end + 1))))
-        if failure is not None:
-            raise SourceError(f"the node's block {failure.block} is unusable: {failure.message}")
-    keep = set(tracker.vote_blocks) | {c.block for c in tracker.history.changes[1:]
-                                       if c.block <= number}
+    if checkpoint is not None and checkpoint.block >= number - 1:
+        votes = set(checkpoint.vote_blocks)
+        changes = {int(c["block"]) for c in checkpoint.history["changes"][1:]}
+    else:
+        if checkpoint is not None:
+            tracker = ChainTracker.resume(
+                genesis, TrackerState(checkpoint.header, checkpoint.hash, checkpoint.history),
+                checkpoint.vote_blocks)
+        else:
+            tracker = ChainTracker.start(genesis)
+        for start in range(tracker.history.head + 1, number, 500):
+            end = min(start + 499, number - 1)
+            _, failure, _ = tracker.prepare(start, source.blocks(list(range(start, end + 1))))
+            if failure is not None:
+                raise SourceError(f"the node's block {failure.block} is unusable: "
+                                  f"{failure.message}")
+        votes = set(tracker.vote_blocks)
+        changes = {c.block for c in tracker.history.changes[1:]}
+    keep = votes | {b for b in changes if b <= number}
     wanted = sorted(b for b in keep if 0 < b < number)
     raws = source.blocks([*wanted, number]) if wanted else source.blocks([number])
     headers = []

@@ -114,3 +114,35 @@ def test_proof_checked_against_another_genesis_is_refused(proved):
     other = Genesis(ChainBuilder(validators=5).genesis_json)
     with pytest.raises(ProofFileError, match="genesis"):
         check_proof(proof, other)
+
+
+def test_a_checkpoint_spares_the_header_scan_and_gives_the_same_proof(proved, tmp_path):
+    from conftest import run_verifier
+
+    from observer.checkpoint import CheckpointStore
+
+    chain, _, data, _ = proved
+    with HostileNode(chain) as node:
+        store = CheckpointStore.for_genesis(chain.genesis.hash, tmp_path / "state")
+        assert run_verifier(chain.genesis, [node.url], store=store).failure is None
+        node.calls.clear()
+        again = make_proof(RpcSource(node.url), chain.genesis, LEDGER_ADDRESS, 7,
+                           store.load(chain.genesis.hash))
+        fetched = node.calls.count("eth_getBlockByNumber")
+    assert again == data
+    lineage = len(json.loads(data)["lineage"])
+    assert fetched == lineage + 1  # the lineage and the record's block, nothing else
+
+
+def test_a_checkpoint_before_the_record_is_gone_on_from(proved, tmp_path):
+    from conftest import run_verifier
+
+    from observer.checkpoint import CheckpointStore
+
+    chain, _, data, _ = proved
+    with HostileNode(chain) as node:
+        store = CheckpointStore.for_genesis(chain.genesis.hash, tmp_path / "state")
+        assert run_verifier(chain.genesis, [node.url], store=store, to=10).failure is None
+        again = make_proof(RpcSource(node.url), chain.genesis, LEDGER_ADDRESS, 7,
+                           store.load(chain.genesis.hash))
+    assert again == data
