@@ -1,0 +1,93 @@
+"""A local multi-process network for tests: `smartta network init` (seeded keys) and `up`, on
+ports nobody else on the machine is using, torn down with `down` however the test ends."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from node.network import local
+from node.network.spec import NetworkSpec
+
+PASSWORD = "devnet-test"
+SMARTTA = [sys.executable, "-m", "chain.cli"]
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_base_port(nodes: int) -> int:
+    """A --base-port whose p2p (30303+), RPC (8545+10i, 8546+10i) and metrics (9545+) ports are free."""
+    for _ in range(200):
+        base = random.randrange(10_000, 20_000)
+        ports = [p + base + i for i in range(nodes) for p in (30303, 9545)]
+        ports += [p + base + 10 * i for i in range(nodes) for p in (8545, 8546)]
+        if all(_free(p) for p in ports):
+            return base
+    raise RuntimeError("no free port range for a test network")
+
+
+def smartta(*args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "SMARTTA_KEYSTORE_PASSWORD": PASSWORD}
+    result = subprocess.run([*SMARTTA, *args], capture_output=True, text=True, env=env,
+                            timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"smartta {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@contextmanager
+def devnet(directory: Path, *, validators: int = 4, observers: int = 0,
+           block_period: int = 1) -> Iterator[NetworkSpec]:
+    count = validators + observers
+    smartta("network", "init", "--dir", str(directory), "--validators", str(validators),
+            "--observers", str(observers), "--seeded", "--block-period", str(block_period),
+            "--base-port", str(free_base_port(count)))
+    spec = NetworkSpec.load(directory)
+    try:
+        smartta("network", "up", "--dir", str(directory))
+        yield spec
+    finally:
+        local.stop_nodes(directory, spec.nodes, timeout=20)
+
+
+def rpc(url: str, method: str, *params: Any) -> Any:
+    return local.rpc(url, method, list(params), timeout=10)
+
+
+def wait_height(url: str, height: int, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            h = int(rpc(url, "eth_blockNumber"), 16)
+        except local.LiveError:
+            h = -1
+        if h >= height:
+            return h
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} reached height {h}, not {height}, in {timeout:.0f}s")
+        time.sleep(0.2)
+
+
+def block_hashes(url: str, upto: int) -> list[str]:
+    return [rpc(url, "eth_getBlockByNumber", hex(n), False)["hash"] for n in range(upto + 1)]
+
+
+def status(directory: Path) -> dict[str, Any]:
+    return json.loads(smartta("network", "status", "--dir", str(directory), "--json",
+                              check=False).stdout)
