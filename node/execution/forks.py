@@ -132,7 +132,7 @@ class _Computation:
                     fn = table.get(op)
                     if fn is None:
                         fn = InvalidOpcode(op)
-                    fn(computation=computation)
+                    fn(computation)
             except Halt:
                 pass
         return computation
@@ -468,6 +468,16 @@ def _jump(conditional: bool, cost: int, mnemonic: str) -> Callable[..., Any]:
     return run
 
 
+def _jumpdest(cost: int, mnemonic: str) -> Callable[..., Any]:
+    def run(computation: Any) -> None:
+        meter = computation._gas_meter
+        if cost > meter.gas_remaining:
+            _charge(computation, cost, mnemonic)
+        meter.gas_remaining -= cost
+
+    return run
+
+
 def _mstore(cost: int, mnemonic: str) -> Callable[..., Any]:
     """MSTORE; memory growth (and its gas) still goes through py-evm's ``extend_memory``."""
 
@@ -535,6 +545,8 @@ def _fast_opcodes(opcodes: dict[int, Any]) -> dict[int, Any]:
             fn = _unary(_UNARY[name], cost, name)
         elif name in ("JUMP", "JUMPI"):
             fn = _jump(name == "JUMPI", cost, name)
+        elif code == 0x5B and name == "JUMPDEST":
+            fn = _jumpdest(cost, name)
         elif code == 0x52 and name == "MSTORE":
             fn = _mstore(cost, name)
         elif code == 0x51 and name == "MLOAD":
