@@ -58,6 +58,8 @@ class _Connection:
         return self.subs.unsubscribe(self.id, params)
 
     def push(self, message: bytes) -> None:
+        if self.closing is not None:
+            return
         try:
             self.queue.put_nowait(message)
         except asyncio.QueueFull:
