@@ -147,7 +147,9 @@ class Chain(ChainAPI, BlockSource, ValidatorView):
             raise StoreError(f"validator snapshot is at block {self.history.head}, head is "
                              f"{header.number}: the store is inconsistent")
         first = max(0, header.number - 255)
-        self._recent = [self._hash_at(n) for n in range(first, header.number + 1)]
+        # (head number, hashes of the last 256 blocks up to it): replaced whole, never mutated,
+        # so a call in another thread reads a consistent view
+        self._recent = (header.number, tuple(self._hash_at(n) for n in range(first, header.number + 1)))
         self._head_state = StateDB(self.source, header.state_root)
 
     @classmethod
@@ -366,8 +368,7 @@ class Chain(ChainAPI, BlockSource, ValidatorView):
 
     def _ancestors(self, parent_number: int) -> Iterator[bytes]:
         """Hashes of block ``parent_number`` and its ancestors, newest first (BLOCKHASH)."""
-        recent = self._recent
-        top = self._head.number
+        top, recent = self._recent
         for n in range(parent_number, max(-1, parent_number - 256), -1):
             i = len(recent) - 1 - (top - n)
             if 0 <= i < len(recent) and n <= top:
@@ -595,9 +596,7 @@ class Chain(ChainAPI, BlockSource, ValidatorView):
             raise
         self.source.keep(ex.tries, len(ex.nodes))
         self._head_state = StateDB(self.source, header.state_root)
-        self._recent.append(h)
-        if len(self._recent) > 256:
-            del self._recent[0]
+        self._recent = (number, (*self._recent[1][-255:], h))
         self._head = header
         self._head_hash = h
         self._executed.clear()
