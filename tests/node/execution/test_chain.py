@@ -194,7 +194,7 @@ def test_zero_fee_does_not_create_the_coinbase_account(tmp_path):
     block = produce(chain, signers(1))
     raw = HexaryTrie.get_from_proof(
         block.header.state_root, keccak(block.header.coinbase),
-        [rlp.decode(n) for n in chain.proof(block.header.coinbase, [], "latest" and 1).account_proof])
+        [rlp.decode(n) for n in chain.proof(block.header.coinbase, [], block.header.number).account_proof])
     assert raw == b""
 
 
