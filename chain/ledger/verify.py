@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from eth_abi.exceptions import EncodingError
+
 from chain import attest
 from chain.abc import AttestationError, LedgerDomain
 from chain.ledger.record import LedgerRecord, data_hash, ledger_anchor, parse_delta, record_hash
@@ -78,8 +80,10 @@ class LedgerWalker:
         # Continue from the hash the next record should link to, so one bad record is reported
         # once rather than again at every record after it.
         self.report.head_seq = r.seq
-        self.report.head_hash = (r.record_hash if r.record_hash is not None
-                                 else self._computed or record_hash(r))
+        if r.record_hash is not None:
+            self.report.head_hash = r.record_hash
+        else:
+            self.report.head_hash = self._computed or _hash_or_zero(r)
         return finding
 
     def _check(self, r: LedgerRecord) -> Finding | None:
@@ -101,7 +105,11 @@ class LedgerWalker:
         if r.previous_hash != rep.head_hash:
             return fail("link", f"previousHash 0x{r.previous_hash.hex()} does not link to "
                                 f"record {rep.head_seq} (0x{rep.head_hash.hex()})")
-        computed = self._computed = record_hash(r)
+        try:
+            computed = self._computed = record_hash(r)
+        except (AttestationError, ValueError, EncodingError) as exc:
+            return fail("record_hash", f"the record cannot be hashed as the contract hashes it "
+                                       f"({exc}): a field is not what the contract writes")
         if r.record_hash is not None and r.record_hash != computed:
             return fail("record_hash", f"recordHash 0x{r.record_hash.hex()} is not the hash of "
                                        f"the record's fields 0x{computed.hex()}")
@@ -129,6 +137,13 @@ class LedgerWalker:
             if reason is not None:
                 return fail("authorisation", reason)
         return None
+
+
+def _hash_or_zero(r: LedgerRecord) -> bytes:
+    try:
+        return record_hash(r)
+    except (AttestationError, ValueError, EncodingError):
+        return bytes(32)  # reported at this record; nothing can link to it
 
 
 def verify_records(

@@ -165,6 +165,14 @@ def test_off_schema_delta_does_not_hide_a_broken_link():
     assert (f.seq, f.check) == (2, "link")
 
 
+def test_a_record_that_cannot_be_hashed_is_named_not_raised():
+    records = _ledger(3)
+    records[1] = replace(records[1], event_type="\xc9NVESTOR_ONBOARDED", record_hash=None)
+    report = verify_records(records, DOMAIN)
+    assert (report.first_failure.seq, report.first_failure.check) == (2, "record_hash")
+    assert report.checked == 3
+
+
 def test_forged_attestation_is_named():
     records = _ledger(3)
     forged = _ledger(3, signer=INTRUDER)[1].attestation
