@@ -125,7 +125,10 @@ class Node:
         self.spec, self.me, self.genesis, self.signer = load(config)
         path = config.data or data_dir(config.directory, config.name)
         path.mkdir(parents=True, exist_ok=True)
-        self.chain = Chain.open(self.genesis, path)
+        # Dev blocks may run ahead of the wall clock (automine, evm_increaseTime): a dev network
+        # has no future-timestamp check; every other network keeps Besu's.
+        self.chain = (Chain.open(self.genesis, path, clock=None) if self.spec.dev_mode
+                      else Chain.open(self.genesis, path))
         self.status = NodeStatus(name=self.me.name, role="observer" if self.me.is_observer
                                  else "validator" if self.me.is_validator else "rpc",
                                  address=self.signer.address)
@@ -184,7 +187,8 @@ class Node:
         pool = None if self.me.is_observer else _GossipingPool(self.chain, self.transport, loop)
         api = NodeAPI(chain=self.chain, status=self.status, pool=pool, votes=votes)
         self.rpc = RpcServer(api, RpcConfig(read_only=self.me.is_observer),
-                             host=self.me.host, port=self.me.rpc_http_port)
+                             host=self.me.host, port=self.me.rpc_http_port,
+                             ws_port=self.me.rpc_ws_port, metrics_port=self.me.metrics_port)
         await self.transport.start()
         await self.rpc.start()
         if self.service is not None:
@@ -201,7 +205,8 @@ class Node:
         dev = DevChain(self.chain, self.signer)
         api = NodeAPI(chain=self.chain, status=self.status, pool=dev.pool, dev=dev)
         self.rpc = RpcServer(api, RpcConfig(p2p_enabled=False), host=self.me.host,
-                             port=self.me.rpc_http_port)
+                             port=self.me.rpc_http_port, ws_port=self.me.rpc_ws_port,
+                             metrics_port=self.me.metrics_port)
         await self.rpc.start()
         log.info("%s dev node up (automine): head %d, rpc %s", self.me.name,
                  self.chain.head.number, self.rpc.url)

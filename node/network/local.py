@@ -138,7 +138,7 @@ class NodeState:
 def node_state(directory: Path, node: NodeSpec) -> NodeState:
     url = url_of(node)
     state = NodeState(name=node.name, role=",".join(node.roles), rpc_http=url,
-                      rpc_ws=f"ws://{node.host}:{node.rpc_http_port}",
+                      rpc_ws=f"ws://{node.host}:{node.rpc_ws_port}",
                       pid=running_pid(directory, node))
     try:
         state.height = int(rpc(url, "eth_blockNumber"), 16)
@@ -158,7 +158,8 @@ def node_state(directory: Path, node: NodeSpec) -> NodeState:
 def _round_changes(node: NodeSpec) -> int | None:
     """Total round changes from the node's /metrics (our node exports them; Besu does not)."""
     try:
-        with urllib.request.urlopen(f"{url_of(node)}/metrics", timeout=2) as response:
+        with urllib.request.urlopen(f"http://{node.host}:{node.metrics_port}/metrics",
+                                    timeout=2) as response:
             text = response.read().decode()
     except (urllib.error.URLError, OSError):
         return None

@@ -26,7 +26,7 @@ SCRAPE_INTERVAL = 15
 EXPORTED_BY_NODE = (
     "besu_blockchain_chain_head_timestamp", "ethereum_peer_count", "ethereum_blockchain_height",
     "ethereum_best_known_block_number", "smartta_qbft_round_changes_total",
-    "smartta_qbft_proposals_missed_total",
+    "smartta_qbft_proposals_missed_total", "smartta_qbft_equivocations_total",
 )
 """Metric names the alert pack reads; a test holds them against what node.rpc exports."""
 
@@ -114,6 +114,14 @@ def alerts(spec: NetworkSpec) -> dict[str, Any]:
                          "description": "Proposals arrive late or validators are missing; check "
                                         "requesttimeoutseconds against the block period and the "
                                         "validators' connectivity."}},
+        {"alert": "EquivocationDetected",
+         "expr": f"smartta_qbft_equivocations_total{{{net}}} > 0",
+         "for": "0m", "labels": {"severity": "critical"},
+         "annotations": {"summary": "{{ $labels.node }} holds two sealed blocks at one height",
+                         "description": "More than a third of the validators signed two blocks. "
+                                        "The evidence (both headers and their seals) is in the "
+                                        "node's data/evidence folder; stop and investigate "
+                                        "before accepting any further block."}},
     ]
     return {"groups": [{"name": f"smartta-{spec.name}", "rules": rules}]}
 

@@ -117,4 +117,7 @@ def render(node: NodeAPI, counters: Counters) -> str:
              "Rounds whose proposer sent no valid proposal in time, per validator")
     for validator, count in sorted(status.missed_proposals.items()):
         o.sample("smartta_qbft_proposals_missed_total", count, [("validator", "0x" + validator.hex())])
+    o.family("smartta_qbft_equivocations", "counter",
+             "Conflicting blocks at one height, each with a quorum of valid seals (evidence kept)")
+    o.sample("smartta_qbft_equivocations_total", status.equivocations, [])
     return "\n".join(o.lines) + "\n"
