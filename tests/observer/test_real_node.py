@@ -28,7 +28,8 @@ def devnet(tmp_path_factory):
     directory = tmp_path_factory.mktemp("devnet") / "net"
     env = {**os.environ, "SMARTTA_KEYSTORE_PASSWORD": "observer-tests"}
     init = _smartta("network", "init", "--dir", str(directory), "--validators", "4",
-                    "--observers", "1", "--seeded", "--base-port", "7700", env=env)
+                    "--observers", "1", "--seeded", "--base-port", str(6000 + os.getpid() % 2000),
+                    env=env)
     assert init.returncode == 0, init.stdout + init.stderr
     up = _smartta("network", "up", "--dir", str(directory), "--timeout", "150", env=env)
     try:
@@ -151,3 +152,41 @@ def test_ledger_on_the_devnet_verifies_and_a_record_proof_checks_offline(devnet,
                           timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "VALID record 7" in " ".join(done.stdout.split())
+
+
+WRITE_METHODS = [
+    ("eth_sendRawTransaction", None), ("eth_sendTransaction", [{"to": "0x" + "11" * 20}]),
+    ("qbft_proposeValidatorVote", ["0x" + "22" * 20, True]),
+    ("qbft_discardValidatorVote", ["0x" + "22" * 20]),
+    ("evm_mine", []), ("evm_snapshot", []), ("evm_revert", ["0x1"]), ("evm_increaseTime", [5]),
+    ("evm_setNextBlockTimestamp", [2_000_000_000]), ("hardhat_mine", ["0x1"]),
+]
+
+
+def test_observer_node_refuses_every_write_and_nothing_it_was_sent_lands(devnet):
+    from eth_account import Account
+    from eth_hash.auto import keccak
+
+    from chain.qbft.genesis import Genesis
+    from observer.abc import SourceError
+    from observer.rpc import RpcSource
+
+    directory, urls = devnet
+    genesis = Genesis.load(directory / "genesis.json")
+    observer = RpcSource(urls["observer-1"], retries=0)
+    key = bytes(keccak(b"observer write attempt"))
+    raw = Account.sign_transaction({"nonce": 0, "gasPrice": 0, "gas": 21000, "value": 0,
+                                    "to": "0x" + "33" * 20, "chainId": genesis.chain_id}, key)
+    refused = []
+    for method, params in WRITE_METHODS:
+        args = ["0x" + bytes(raw.raw_transaction).hex()] if params is None else params
+        with pytest.raises(SourceError) as caught:
+            observer.call(method, args)
+        refused.append((method, str(caught.value)))
+    assert len(refused) == len(WRITE_METHODS)
+    start = RpcSource(urls["validator-1"]).head()
+    while RpcSource(urls["validator-1"]).head() < start + 3:
+        time.sleep(0.5)
+    tx_hash = "0x" + bytes(raw.hash).hex()
+    for url in urls.values():
+        assert RpcSource(url).call("eth_getTransactionByHash", [tx_hash]) is None
