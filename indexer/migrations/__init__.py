@@ -1,0 +1,1 @@
+"""Versioned PostgreSQL migrations, applied in order by ``indexer.pg.migrate``."""

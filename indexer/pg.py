@@ -1,0 +1,315 @@
+"""The PostgreSQL side of the projection: schema migrations, the writer, the checkpoint.
+
+One writer per schema: it holds a session advisory lock for as long as it runs, and every batch
+is one transaction that COPYs the rows, updates the current balances and moves the checkpoint,
+the checkpoint only if it still is where the writer left it. A crash at any instant therefore
+leaves either all of a batch or none of it, and the next run resumes at the checkpoint: no gap,
+no duplicate.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from importlib import resources
+from typing import Any
+
+import asyncpg
+
+from indexer.abc import BlockRef, IndexerError
+from indexer.project import BalanceKey, Batch, RefKey
+from indexer.tables import CHAIN_TABLES, TABLES, Table
+
+SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+DEFAULT_SCHEMA = "smartta_indexer"
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError, asyncpg.CrashShutdownError, ConnectionError, OSError)
+"""Errors that mean PostgreSQL went away (restart, network); the runner reconnects."""
+
+
+class StoreError(IndexerError):
+    """The PostgreSQL store is not in the state the indexer expects."""
+
+
+def check_schema(schema: str) -> str:
+    if not SCHEMA_RE.match(schema):
+        raise StoreError(f"schema name {schema!r}: use lower-case letters, digits and _, "
+                         "starting with a letter")
+    return schema
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def migrations() -> list[Migration]:
+    out = []
+    for entry in resources.files("indexer.migrations").iterdir():
+        m = re.match(r"^(\d{4})_(\w+)\.sql$", entry.name)
+        if m:
+            out.append(Migration(int(m.group(1)), m.group(2), entry.read_text()))
+    return sorted(out, key=lambda m: m.version)
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    source: str
+    block: BlockRef | None
+    ledger_seq: int = 0
+    ledger_head: bytes | None = None
+    bus: tuple[int, int] = (0, 0)
+    stored: bool = False
+    """Whether the checkpoint row exists (the first batch inserts it)."""
+
+    @property
+    def height(self) -> int:
+        return -1 if self.block is None else self.block.number
+
+
+async def connect(dsn: str, **kwargs: Any) -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(dsn, **kwargs)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise StoreError(f"cannot connect to PostgreSQL at {redact(dsn)}: {exc}; check "
+                         "--pg / SMARTTA_PG_DSN and that the server runs") from exc
+
+
+def redact(dsn: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", dsn)
+
+
+async def migrate(conn: asyncpg.Connection, schema: str) -> list[int]:
+    """Create or upgrade the schema; returns the versions applied now. Safe to run from several
+    processes at once (an advisory lock orders them)."""
+    check_schema(schema)
+    applied: list[int] = []
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"migrate:{schema}")
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        await conn.execute(f"CREATE TABLE IF NOT EXISTS {schema}.schema_migrations ("
+                           "version integer PRIMARY KEY, name text NOT NULL, "
+                           "applied_at timestamptz NOT NULL DEFAULT now())")
+        done = {r[0] for r in await conn.fetch(f"SELECT version FROM {schema}.schema_migrations")}
+        known = migrations()
+        newest = max((m.version for m in known), default=0)
+        if done and max(done) > newest:
+            raise StoreError(f"schema {schema} is at migration {max(done)}, newer than this "
+                             f"indexer knows ({newest}); upgrade the indexer")
+        for m in known:
+            if m.version in done:
+                continue
+            await conn.execute(f"SET LOCAL search_path TO {schema}")
+            await conn.execute(m.sql)
+            await conn.execute(f"INSERT INTO {schema}.schema_migrations (version, name) "
+                               "VALUES ($1, $2)", m.version, m.name)
+            applied.append(m.version)
+        await conn.execute("SET LOCAL search_path TO DEFAULT")
+    return applied
+
+
+async def drop(conn: asyncpg.Connection, schema: str) -> None:
+    await conn.execute(f"DROP SCHEMA IF EXISTS {check_schema(schema)} CASCADE")
+
+
+class PgWriter:
+    """The one connection that writes a schema; it holds the schema's writer lock."""
+
+    def __init__(self, conn: asyncpg.Connection, schema: str) -> None:
+        self.conn = conn
+        self.schema = check_schema(schema)
+
+    @classmethod
+    async def open(cls, dsn: str, schema: str) -> PgWriter:
+        conn = await connect(dsn)
+        try:
+            await migrate(conn, schema)
+            locked = await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))",
+                                         f"writer:{schema}")
+            if not locked:
+                holder = await conn.fetchval(
+                    "SELECT string_agg(a.pid::text || ' (' || coalesce(a.application_name, '') "
+                    "|| ' ' || coalesce(a.client_addr::text, 'local') || ')', ', ') "
+                    "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                    "WHERE l.locktype = 'advisory' AND l.objid = hashtext($1)::oid",
+                    f"writer:{schema}")
+                raise StoreError(f"another indexer is writing schema {schema} (backend "
+                                 f"{holder or 'unknown'}); stop it first, or use --schema")
+        except BaseException:
+            await conn.close()
+            raise
+        return cls(conn, schema)
+
+    async def close(self) -> None:
+        if not self.conn.is_closed():
+            await self.conn.close()
+
+    # ---- reading state ------------------------------------------------------------------------
+
+    async def checkpoint(self, source: str) -> Checkpoint:
+        row = await self.conn.fetchrow(
+            f"SELECT block_number, block_hash, ledger_seq, ledger_head, bus_xid, bus_id "
+            f"FROM {self.schema}.checkpoints WHERE source = $1", source)
+        if row is None:
+            return Checkpoint(source, None)
+        block = None
+        if row["block_number"] >= 0:
+            block = BlockRef(row["block_number"], bytes(row["block_hash"]), b"", 0)
+        return Checkpoint(source, block, row["ledger_seq"],
+                          None if row["ledger_head"] is None else bytes(row["ledger_head"]),
+                          (row["bus_xid"], row["bus_id"]), stored=True)
+
+    async def load(self, balances: Iterable[BalanceKey], refs: Iterable[RefKey],
+                   ) -> tuple[dict[BalanceKey, Decimal], dict[RefKey, str | None]]:
+        keys = list(balances)
+        found_b: dict[BalanceKey, Decimal] = {}
+        if keys:
+            rows = await self.conn.fetch(
+                f"SELECT b.kind, b.chain_id, b.asset, b.holder, b.balance "
+                f"FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) "
+                f"AS k(kind, chain_id, asset, holder) JOIN {self.schema}.balances b "
+                f"USING (kind, chain_id, asset, holder)",
+                [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
+                [k[3] for k in keys])
+            found_b = {(r[0], r[1], r[2], r[3]): r[4] for r in rows}
+        wanted = list(refs)
+        found_r: dict[RefKey, str | None] = {}
+        if wanted:
+            rows = await self.conn.fetch(
+                f"SELECT d.chain_id, d.reference, d.isin FROM unnest($1::bigint[], $2::text[]) "
+                f"AS k(chain_id, reference) JOIN {self.schema}.distributions d "
+                f"USING (chain_id, reference)", [k[0] for k in wanted], [k[1] for k in wanted])
+            found_r = {(r[0], r[1]): r[2] for r in rows}
+        return found_b, found_r
+
+    # ---- writing ------------------------------------------------------------------------------
+
+    async def write(self, batch: Batch, previous: Checkpoint) -> Checkpoint:
+        """Write ``batch`` and move the checkpoint from ``previous``, in one transaction."""
+        s = self.schema
+        async with self.conn.transaction():
+            for name, rows in batch.rows.items():
+                if rows:
+                    await self.conn.copy_records_to_table(
+                        name, records=rows, columns=TABLES[name].columns, schema_name=s)
+            if batch.balances:
+                cols = list(zip(*batch.balances, strict=True))
+                await self.conn.execute(
+                    f"INSERT INTO {s}.balances (kind, chain_id, asset, holder, balance, "
+                    f"block_number) SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], "
+                    f"$4::text[], $5::numeric[], $6::bigint[]) ON CONFLICT (kind, chain_id, asset, "
+                    f"holder) DO UPDATE SET balance = EXCLUDED.balance, "
+                    f"block_number = EXCLUDED.block_number", *[list(c) for c in cols])
+            new = Checkpoint(
+                batch.source, batch.last if batch.last is not None else previous.block,
+                batch.ledger_head[0] if batch.ledger_head else previous.ledger_seq,
+                batch.ledger_head[1] if batch.ledger_head else previous.ledger_head,
+                batch.bus_cursor if batch.bus_cursor is not None else previous.bus, stored=True)
+            await self._move(previous, new, batch.chain_id)
+        return new
+
+    async def _move(self, previous: Checkpoint, new: Checkpoint, chain_id: int | None) -> None:
+        block_hash = None if new.block is None else new.block.hash
+        if not previous.stored:
+            status = await self.conn.execute(
+                f"INSERT INTO {self.schema}.checkpoints (source, chain_id, block_number, "
+                f"block_hash, ledger_seq, ledger_head, bus_xid, bus_id) VALUES ($1, $2, $3, $4, "
+                f"$5, $6, $7, $8) ON CONFLICT (source) DO NOTHING",
+                new.source, chain_id, new.height, block_hash, new.ledger_seq, new.ledger_head,
+                new.bus[0], new.bus[1])
+        else:
+            status = await self.conn.execute(
+                f"UPDATE {self.schema}.checkpoints SET block_number = $2, block_hash = $3, "
+                f"ledger_seq = $4, ledger_head = $5, bus_xid = $6, bus_id = $7, "
+                f"updated_at = now() WHERE source = $1 AND block_number = $8 AND bus_xid = $9 "
+                f"AND bus_id = $10",
+                new.source, new.height, block_hash, new.ledger_seq, new.ledger_head, new.bus[0],
+                new.bus[1], previous.height, previous.bus[0], previous.bus[1])
+        if not status.endswith(" 1"):
+            raise StoreError(f"checkpoint of {new.source} moved under this indexer (expected it "
+                             f"at {previous.height}/{previous.bus}); another writer? Restart to "
+                             "resume from the stored checkpoint")
+
+    async def rollback(self, chain_id: int, height: int, previous: Checkpoint) -> Checkpoint:
+        """Undo everything of ``chain_id`` above ``height`` (a reorg on a non-final chain)."""
+        s = self.schema
+        async with self.conn.transaction():
+            keys = await self.conn.fetch(
+                f"WITH gone AS (DELETE FROM {s}.balance_changes WHERE chain_id = $1 AND "
+                f"block_number > $2 RETURNING kind, chain_id, asset, holder) "
+                f"SELECT DISTINCT kind, chain_id, asset, holder FROM gone", chain_id, height)
+            for t in CHAIN_TABLES:
+                if t.name != "balance_changes":
+                    await self.conn.execute(f"DELETE FROM {s}.{t.name} WHERE chain_id = $1 AND "
+                                            f"{t.height} > $2", chain_id, height)
+            for k in keys:
+                last = await self.conn.fetchrow(
+                    f"SELECT balance, block_number FROM {s}.balance_changes WHERE kind = $1 AND "
+                    f"chain_id = $2 AND asset = $3 AND holder = $4 ORDER BY block_number DESC, "
+                    f"ordinal DESC, leg DESC LIMIT 1", *k)
+                if last is None:
+                    await self.conn.execute(
+                        f"DELETE FROM {s}.balances WHERE kind = $1 AND chain_id = $2 AND "
+                        f"asset = $3 AND holder = $4", *k)
+                else:
+                    await self.conn.execute(
+                        f"UPDATE {s}.balances SET balance = $5, block_number = $6 WHERE kind = $1 "
+                        f"AND chain_id = $2 AND asset = $3 AND holder = $4", *k, *last)
+            head = await self.conn.fetchrow(
+                f"SELECT seq, record_hash FROM {s}.ledger_records WHERE chain_id = $1 "
+                f"ORDER BY seq DESC LIMIT 1", chain_id)
+            block = await self.conn.fetchrow(
+                f"SELECT number, hash FROM {s}.blocks WHERE chain_id = $1 AND number = $2",
+                chain_id, height)
+            ref = None if block is None else BlockRef(block[0], bytes(block[1]), b"", 0)
+            new = Checkpoint(previous.source, ref, 0 if head is None else head[0],
+                             None if head is None else bytes(head[1]), previous.bus, stored=True)
+            await self._move(previous, new, chain_id)
+        return new
+
+    async def stored_block(self, chain_id: int, number: int) -> bytes | None:
+        value = await self.conn.fetchval(
+            f"SELECT hash FROM {self.schema}.blocks WHERE chain_id = $1 AND number = $2",
+            chain_id, number)
+        return None if value is None else bytes(value)
+
+
+async def table_rows(conn: asyncpg.Connection, schema: str, table: Table, *,
+                     chain_id: int | None = None, after: tuple[int, int] = (-1, -1),
+                     upto: tuple[int, int] | None = None, chunk: int = 20_000,
+                     ) -> AsyncIterator[list[tuple[Any, ...]]]:
+    """Rows of ``table`` in key order, in chunks: of one chain above height ``after[0]`` (up to
+    ``upto[0]``), or, for the bus table, after the cursor ``after`` (up to ``upto``)."""
+    cols = ", ".join(table.columns)
+    key = ", ".join(table.key)
+    where: list[str] = []
+    args: list[Any] = []
+    if table.bus:
+        args += [after[0], after[1]]
+        where.append("(xid, id) > ($1, $2)")
+        if upto is not None:
+            args += [upto[0], upto[1]]
+            where.append("(xid, id) <= ($3, $4)")
+    else:
+        if chain_id is not None:
+            args.append(chain_id)
+            where.append(f"chain_id = ${len(args)}")
+        args.append(after[0])
+        where.append(f"{table.height} > ${len(args)}")
+        if upto is not None:
+            args.append(upto[0])
+            where.append(f"{table.height} <= ${len(args)}")
+    sql = (f"SELECT {cols} FROM {check_schema(schema)}.{table.name} "
+           f"WHERE {' AND '.join(where)} ORDER BY {key}")
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        cursor = await conn.cursor(sql, *args)
+        while True:
+            rows = await cursor.fetch(chunk)
+            if not rows:
+                break
+            yield [tuple(r) for r in rows]

@@ -1,0 +1,104 @@
+"""Backfill and live following against a real node, a real PostgreSQL and the real ClickHouse
+engine: both stores end up holding exactly what the chain says."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from chainkit import FundScenario
+from conftest import run
+from oracle import assert_no_gaps_or_duplicates, assert_pg_matches_chain, pg_analytics_digests, pg_rows
+
+from indexer import digest
+from indexer.abc import IndexerError
+from indexer.runner import ChainConfig, Indexer, IndexerConfig
+
+
+def config(pg_dsn, schema, node, ledger, **kw) -> IndexerConfig:
+    chain = ChainConfig(node.url, getattr(node, "ws_url", None), ledger.address,
+                        from_block=0, chain_id=ledger.chain_id)
+    return IndexerConfig(pg_dsn, (chain,), schema=schema, **kw)
+
+
+def test_clean_backfill_puts_every_record_in_both_stores_once(pg_dsn, schema, analytics, node,
+                                                              ledger):
+    scenario = FundScenario(funds=2, investors=12, seed=11)
+    for _ in range(6):
+        ledger.append(scenario.events(60))
+    node.mine(3)
+    # Small batches and ranges: many transactions, many ClickHouse inserts, adaptive ranges.
+    cfg = config(pg_dsn, schema, node, ledger, batch_events=50, max_range=4, concurrency=3)
+    run(Indexer(cfg, analytics).run(follow=False))
+    n = assert_pg_matches_chain(pg_dsn, schema, node.url, ledger.address, scenario)
+    assert n == sum(scenario.counts.values())
+    assert_no_gaps_or_duplicates(pg_dsn, schema)
+    head = node.head()
+    cp = pg_rows(pg_dsn, f"SELECT block_number FROM {schema}.checkpoints")
+    assert cp[0]["block_number"] == head
+    blocks = pg_rows(pg_dsn, f"SELECT count(*) AS n FROM {schema}.blocks")
+    assert blocks[0]["n"] == head + 1  # every block from genesis, not only those with logs
+    assert digest.as_json(digest.clickhouse_digests(analytics)) == \
+        pg_analytics_digests(pg_dsn, schema)
+    assert analytics.position(f"chain:{ledger.chain_id}") == (head, 0)
+
+
+def test_a_second_run_at_the_head_writes_nothing(pg_dsn, schema, analytics, node, ledger):
+    scenario = FundScenario(seed=12)
+    ledger.append(scenario.events(30))
+    cfg = config(pg_dsn, schema, node, ledger)
+    run(Indexer(cfg, analytics).run(follow=False))
+    before = asyncio.run(digest.pg_digests(pg_dsn, schema))
+    run(Indexer(cfg, analytics).run(follow=False))
+    assert asyncio.run(digest.pg_digests(pg_dsn, schema)) == before
+
+
+def test_verifying_in_worker_processes_gives_the_same_rows(pg_dsn, schema, analytics, node,
+                                                           ledger):
+    scenario = FundScenario(funds=1, investors=5, seed=13)
+    for _ in range(4):
+        ledger.append(scenario.events(40))
+    run(Indexer(config(pg_dsn, schema, node, ledger, workers=2, batch_events=100),
+                analytics).run(follow=False))
+    assert_pg_matches_chain(pg_dsn, schema, node.url, ledger.address, scenario)
+    assert digest.as_json(digest.clickhouse_digests(analytics)) == \
+        pg_analytics_digests(pg_dsn, schema)
+
+
+def test_live_following_keeps_up_with_new_blocks(pg_dsn, schema, analytics, node, ledger):
+    scenario = FundScenario(funds=2, investors=6, seed=14)
+    ledger.append(scenario.events(20))
+    indexer = Indexer(config(pg_dsn, schema, node, ledger, poll_interval=0.2), analytics)
+
+    async def scenario_run() -> None:
+        task = asyncio.create_task(indexer.run(follow=True))
+        try:
+            for _ in range(5):
+                await asyncio.to_thread(ledger.append, scenario.events(15))
+                await asyncio.to_thread(node.mine, 1)
+            head = node.head()
+            deadline = time.monotonic() + 60
+            source = f"chain:{ledger.chain_id}"
+            while source not in indexer.status or indexer.status[source].indexed < head:
+                status = indexer.status.get(source)
+                assert not task.done(), task.exception()
+                assert time.monotonic() < deadline, f"indexed {status} of {head}"
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.5)
+            assert indexer.status[source].state == "following"
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    run(scenario_run())
+    assert_pg_matches_chain(pg_dsn, schema, node.url, ledger.address, scenario)
+    assert digest.as_json(digest.clickhouse_digests(analytics)) == \
+        pg_analytics_digests(pg_dsn, schema)
+
+
+def test_a_node_of_another_chain_id_is_refused(pg_dsn, schema, analytics, node, ledger):
+    chain = ChainConfig(node.url, ledger=ledger.address, chain_id=ledger.chain_id + 1)
+    with pytest.raises(IndexerError, match="is chain"):
+        run(Indexer(IndexerConfig(pg_dsn, (chain,), schema=schema), analytics).run(follow=False))
+    assert pg_rows(pg_dsn, f"SELECT count(*) AS n FROM {schema}.ledger_records")[0]["n"] == 0
