@@ -15,7 +15,6 @@ the chain.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -109,10 +108,6 @@ def check_records(job: RecordJob) -> RecordResult:
             return result(Failure(call.block, "record-log", str(exc)))
         entries = _entries(call.calldata)
         records = onchain.with_proofs(got.records, entries)
-        # Within a log each record's hash is the next one's link (decode_log computed it):
-        # carry it, so the walk does not compute it once more.
-        records = [replace(r, record_hash=nxt.previous_hash)
-                   for r, nxt in itertools.pairwise(records)] + records[-1:]
         if walker is None:
             first_seq, first_link = records[0].seq, records[0].previous_hash
             walker = LedgerWalker(job.domain, head_seq=first_seq - 1, head_hash=first_link,
@@ -130,8 +125,9 @@ def check_records(job: RecordJob) -> RecordResult:
                           if job.keep else None)
                 return result(Failure(finding.block, finding.check, message, record=finding.seq),
                               failed)
-            if job.keep:
-                walked.append(WalkedRecord(record, call.block_hash, call.tx_index, call.tx_hash))
+            if job.keep:  # with its hash, which the walk has just computed (or verified)
+                walked.append(WalkedRecord(replace(record, record_hash=walker.report.head_hash),
+                                           call.block_hash, call.tx_index, call.tx_hash))
     return result(None)
 
 
