@@ -1,4 +1,4 @@
-"""`make bench`: run every benchmark script (benchmarks/bench_*.py) in turn.
+"""`make bench`: run every benchmark script in benchmarks/ in turn.
 
 Each script writes its own section of benchmarks/RESULTS.md. Pass names to run a subset:
 `python benchmarks/run.py seals`.
@@ -15,7 +15,7 @@ HERE = Path(__file__).parent
 
 def main() -> int:
     wanted = set(sys.argv[1:])
-    scripts = sorted(HERE.glob("bench_*.py"))
+    scripts = sorted(p for p in HERE.glob("*.py") if p.name not in ("run.py", "results.py"))
     failed = []
     for script in scripts:
         name = script.stem.removeprefix("bench_")
