@@ -18,17 +18,18 @@ from pathlib import Path
 from coincurve import PublicKey
 from eth_hash.auto import keccak
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
-sys.path.insert(0, str(Path(__file__).parent))
-
-import itertools
-
-from results import write_section
-from sealing import child, genesis_header, keys
-
 from chain.qbft.hashing import commit_seal_hash
 from chain.qbft.seals import recover
 from chain.qbft.verify import verify_header
+
+# Appended once `chain` is imported, so tests/chain can never shadow the chain package.
+sys.path.append(str(Path(__file__).parents[1] / "tests"))
+sys.path.append(str(Path(__file__).parent))
+
+import itertools  # noqa: E402
+
+from results import write_section  # noqa: E402
+from sealing import child, genesis_header, keys  # noqa: E402
 
 VALIDATORS = 4
 BLOCKS = 400
