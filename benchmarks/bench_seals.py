@@ -26,10 +26,10 @@ from chain.qbft.verify import verify_header
 sys.path.append(str(Path(__file__).parents[1] / "tests"))
 sys.path.append(str(Path(__file__).parent))
 
-import itertools  # noqa: E402
+import itertools
 
-from results import write_section  # noqa: E402
-from sealing import child, genesis_header, keys  # noqa: E402
+from results import write_section
+from sealing import child, genesis_header, keys
 
 VALIDATORS = 4
 BLOCKS = 400
