@@ -15,8 +15,10 @@ embedded engine on disk under ``.smartta/clickhouse``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -247,25 +249,38 @@ def run_command(pg_dsn: str | None, schema: str, clickhouse_url: str | None,
 
 async def _run(runner: Indexer, follow: bool, api_bind: str | None, dsn: str, schema: str,
                store: ClickHouseStore) -> None:
-    if api_bind is None:
-        await runner.run(follow=follow)
-        return
-    import uvicorn
+    server = None
+    serving: asyncio.Task[None] | None = None
+    if api_bind is not None:
+        import uvicorn
 
-    from indexer.api import ApiSettings, create_app
+        from indexer.api import ApiSettings, create_app
 
-    host, _, port = api_bind.rpartition(":")
-    app = create_app(ApiSettings(dsn, schema), store)
-    server = uvicorn.Server(uvicorn.Config(app, host=host or "127.0.0.1", port=int(port),
-                                           log_level="warning"))
-    serving = asyncio.create_task(server.serve())
+        host, _, port = api_bind.rpartition(":")
+        app = create_app(ApiSettings(dsn, schema), store)
+        server = uvicorn.Server(uvicorn.Config(app, host=host or "127.0.0.1", port=int(port),
+                                               log_level="warning"))
+        # The indexer's own handlers stop both; uvicorn's would replace them.
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+        serving = asyncio.create_task(server.serve())
+
+    def stop() -> None:
+        # Finish the batch in hand (both stores), then exit: the next run resumes from there.
+        runner.stop()
+        if server is not None:
+            server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
     try:
         await runner.run(follow=follow)
-        if not follow:
-            await serving
+        if serving is not None and not follow:
+            await serving  # --once --api: keep answering until stopped
     finally:
-        server.should_exit = True
-        await serving
+        if server is not None and serving is not None:
+            server.should_exit = True
+            await serving
 
 
 @indexer.command("rebuild")

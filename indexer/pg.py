@@ -10,7 +10,7 @@ no duplicate.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from importlib import resources
@@ -24,14 +24,21 @@ from indexer.tables import CHAIN_TABLES, TABLES, Table
 
 SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 DEFAULT_SCHEMA = "smartta_indexer"
-CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError, asyncpg.CrashShutdownError, ConnectionError, OSError)
-"""Errors that mean PostgreSQL went away (restart, network); the runner reconnects."""
 
 
 class StoreError(IndexerError):
     """The PostgreSQL store is not in the state the indexer expects."""
+
+
+class StoreUnavailable(StoreError):
+    """PostgreSQL cannot be reached (yet); a running indexer waits and retries."""
+
+
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    StoreUnavailable, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError, asyncpg.CrashShutdownError,
+    ConnectionError, OSError)
+"""Errors that mean PostgreSQL went away (restart, network); the runner reconnects."""
 
 
 def check_schema(schema: str) -> str:
@@ -75,9 +82,11 @@ class Checkpoint:
 async def connect(dsn: str, **kwargs: Any) -> asyncpg.Connection:
     try:
         return await asyncpg.connect(dsn, **kwargs)
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise StoreError(f"cannot connect to PostgreSQL at {redact(dsn)}: {exc}; check "
-                         "--pg / SMARTTA_PG_DSN and that the server runs") from exc
+    except (OSError, asyncpg.CannotConnectNowError, asyncpg.PostgresConnectionError) as exc:
+        raise StoreUnavailable(f"cannot connect to PostgreSQL at {redact(dsn)}: {exc}; check "
+                               "--pg / SMARTTA_PG_DSN and that the server runs") from exc
+    except asyncpg.PostgresError as exc:
+        raise StoreError(f"PostgreSQL at {redact(dsn)} refused the connection: {exc}") from exc
 
 
 def redact(dsn: str) -> str:
@@ -189,14 +198,18 @@ class PgWriter:
 
     # ---- writing ------------------------------------------------------------------------------
 
-    async def write(self, batch: Batch, previous: Checkpoint) -> Checkpoint:
-        """Write ``batch`` and move the checkpoint from ``previous``, in one transaction."""
+    async def write(self, batch: Batch, previous: Checkpoint,
+                    after_copy: Callable[[], None] | None = None) -> Checkpoint:
+        """Write ``batch`` and move the checkpoint from ``previous``, in one transaction.
+        ``after_copy`` runs after each COPY (the crash tests kill the process there)."""
         s = self.schema
         async with self.conn.transaction():
             for name, rows in batch.rows.items():
                 if rows:
                     await self.conn.copy_records_to_table(
                         name, records=rows, columns=TABLES[name].columns, schema_name=s)
+                    if after_copy is not None:
+                        after_copy()
             if batch.balances:
                 cols = list(zip(*batch.balances, strict=True))
                 await self.conn.execute(

@@ -20,7 +20,7 @@ import multiprocessing
 import os
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -191,6 +191,25 @@ class Indexer:
         self._lock = asyncio.Lock()
         self._failpoints = _Failpoints(os.environ.get(FAILPOINT_ENV))
         self._pool: ProcessPoolExecutor | None = None
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Finish the batches in hand, then return from ``run`` (a signal handler calls it)."""
+        self._stopping.set()
+
+    async def _until_stopped(self, waiting: Awaitable[Any]) -> None:
+        """Await ``waiting`` unless ``stop`` comes first."""
+        task = asyncio.ensure_future(waiting)
+        stop = asyncio.create_task(self._stopping.wait())
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in (task, stop):
+                if not t.done():
+                    t.cancel()
+            await asyncio.gather(task, stop, return_exceptions=True)
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
 
     # ---- supervision ------------------------------------------------------------------------
 
@@ -199,7 +218,7 @@ class Indexer:
         """Index until stopped (``follow``) or until every source reaches the head (or its
         ``targets`` position). Transient failures are retried forever, with backoff."""
         delay = 1.0
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self._run_once(follow, targets)
                 return
@@ -208,7 +227,7 @@ class Indexer:
                           else "node unavailable")
                 self._all_states(f"{reason}: {exc}; retrying in {delay:.0f}s")
                 log.warning("%s: %s; retrying in %.0fs", reason, exc, delay)
-                await asyncio.sleep(delay)
+                await self._until_stopped(asyncio.sleep(delay))
                 delay = min(delay * 2, 30.0)
 
     def _all_states(self, state: str) -> None:
@@ -294,7 +313,7 @@ class Indexer:
             cp = await self._check_checkpoint(source, chain, spec, cp, writer, follow)
             projector = self._projector(spec, cp, source.url)
             target_pos = None if targets is None else targets.get(spec.name)
-            while True:
+            while not self._stopping.is_set():
                 head = await source.head()
                 status.head = head
                 target = head - chain.confirmations
@@ -311,7 +330,8 @@ class Indexer:
                         return
                     status.state = "following"
                     self.progress(status)
-                    await source.wait_for_head(cp.height + chain.confirmations, timeout=10.0)
+                    await self._until_stopped(
+                        source.wait_for_head(cp.height + chain.confirmations, timeout=10.0))
                     continue
                 status.state = "backfill" if target - cp.height > 100 else "following"
                 try:
@@ -430,7 +450,7 @@ class Indexer:
         pending_events = pending_blocks = 0
         fork: ForkError | None = None
         try:
-            while planner.more() or inflight:
+            while (planner.more() or inflight) and not self._stopping.is_set():
                 while planner.more() and len(inflight) < self.config.concurrency:
                     lo, hi = planner.take()
                     inflight.append(asyncio.create_task(self._fetch(source, spec, planner, lo, hi)))
@@ -538,19 +558,8 @@ class Indexer:
     async def _write_pg(self, batch: Batch, cp: Checkpoint, writer: PgWriter) -> Checkpoint:
         if self._failpoints.name != "pg-copied":
             return await writer.write(batch, cp)
-        # Crash inside the transaction, after the COPYs: PostgreSQL must roll it all back.
-        real = writer.conn.copy_records_to_table
-
-        async def copy_then_maybe_die(*args: Any, **kwargs: Any) -> Any:
-            result = await real(*args, **kwargs)
-            self._failpoints.hit("pg-copied")
-            return result
-
-        writer.conn.copy_records_to_table = copy_then_maybe_die
-        try:
-            return await writer.write(batch, cp)
-        finally:
-            writer.conn.copy_records_to_table = real
+        # Crash inside the transaction, after a COPY: PostgreSQL must roll it all back.
+        return await writer.write(batch, cp, lambda: self._failpoints.hit("pg-copied"))
 
     def _write_analytics(self, batch: Batch, position: tuple[int, int]) -> None:
         tables = [(name, rows) for name, rows in batch.rows.items() if rows]
@@ -576,7 +585,7 @@ class Indexer:
         try:
             async with self._lock:
                 cp = await writer.checkpoint(config.source)
-            while True:
+            while not self._stopping.is_set():
                 if target is not None and cp.bus >= target:
                     status.state = "done"
                     self.progress(status)
@@ -591,7 +600,7 @@ class Indexer:
                         return
                     status.state = "following"
                     self.progress(status)
-                    await bus.wait(timeout=5.0)
+                    await self._until_stopped(bus.wait(timeout=5.0))
                     continue
                 status.state = "consuming"
                 last = events[-1]
