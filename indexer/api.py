@@ -7,10 +7,11 @@ details. Every route needs a bearer credential: ``observer`` credentials read (a
 transactions are read-only in PostgreSQL too), only ``operator`` credentials write.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: FastAPI resolves route annotations at
+# definition time, and the dependencies below are closures over the app's settings.
 import asyncio
 import datetime as dt
+import logging
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -28,6 +29,7 @@ from indexer import access, queries
 from indexer.abc import AnalyticsStore
 from indexer.queries import QueryError, View
 
+log = logging.getLogger("smartta.api")
 PROBLEM_BASE = "https://smartta.dev/problems/"
 _ISIN = r"^[A-Z]{2}[A-Z0-9]{9}[0-9]$"
 _ADDRESS = r"^0x[0-9a-fA-F]{40}$"
@@ -275,6 +277,7 @@ def create_app(settings: ApiSettings, analytics: AnalyticsStore | None = None, *
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
         if isinstance(exc, asyncpg.PostgresConnectionError | OSError):
             return problem_response(request, Problem(
                 503, "store-unavailable", "Store unavailable",
@@ -610,7 +613,7 @@ def _blocks(store: AnalyticsStore, chain: int, height: int, from_block: int, lim
     db = _db(store)
     units = "toDecimal256OrZero(JSONExtractString(delta, 'units'), 30)"
     rows = store.query(
-        f"SELECT b.number, b.time, b.log_count, count(r.seq), "
+        f"SELECT b.number, b.time, b.log_count, countIf(r.seq != 0), "
         f"sumIf({units}, r.event_type = 'UNITS_ISSUED'), "
         f"sumIf({units}, r.event_type = 'UNITS_REDEEMED') FROM {db}.blocks AS b "
         f"LEFT JOIN {db}.ledger_records AS r ON r.chain_id = b.chain_id AND "

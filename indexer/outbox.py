@@ -60,10 +60,12 @@ def check_table(name: str) -> str:
 def outbox_ddl(table: str = DEFAULT_TABLE, channel: str = DEFAULT_CHANNEL) -> str:
     """The DDL a TA service runs to create its outbox (schema first, if it has one)."""
     check_table(table)
-    base = table.replace(".", "_")
+    if not re.match(r"^[a-z_][a-z0-9_]{0,62}$", channel):
+        raise IndexerError(f"channel {channel!r}: use lower-case letters, digits and _")
+    name = table.split(".")[-1]
     schema = f"CREATE SCHEMA IF NOT EXISTS {table.split('.')[0]};\n" if "." in table else ""
-    return schema + OUTBOX_DDL.format(table=table, index=f"{base.split('_', 1)[-1]}_xid_id",
-                                      function=f"{table}_notify", trigger=f"{base}_notify",
+    return schema + OUTBOX_DDL.format(table=table, index=f"{name}_xid_id",
+                                      function=f"{table}_notify", trigger=f"{name}_notify",
                                       channel=channel)
 
 

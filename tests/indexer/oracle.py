@@ -71,3 +71,32 @@ def assert_no_gaps_or_duplicates(dsn: str, schema: str) -> None:
 
 def pg_analytics_digests(dsn: str, schema: str) -> dict[str, Any]:
     return digest.as_json(asyncio.run(digest.pg_digests(dsn, schema, analytics_only=True)))
+
+
+def replay_register(records: list[Any], upto_block: int | None = None,
+                    ) -> dict[tuple[str, str], Decimal]:
+    """The register implied by ledger records (chain/ledger objects), replayed by hand."""
+    import json
+
+    register: dict[tuple[str, str], Decimal] = {}
+    declared: dict[str, str] = {}
+
+    def add(fund: str, who: str, units: Decimal) -> None:
+        register[(fund, who)] = register.get((fund, who), Decimal(0)) + units
+
+    for r in records:
+        if upto_block is not None and r.block_height > upto_block:
+            break
+        d = json.loads(r.delta)
+        if r.event_type == "UNITS_ISSUED":
+            add(d["isin"], d["investor"], Decimal(d["units"]))
+        elif r.event_type == "UNITS_REDEEMED":
+            add(d["isin"], d["investor"], -Decimal(d["units"]))
+        elif r.event_type == "UNITS_TRANSFERRED":
+            add(d["isin"], d["from_investor"], -Decimal(d["units"]))
+            add(d["isin"], d["to_investor"], Decimal(d["units"]))
+        elif r.event_type == "DISTRIBUTION_DECLARED":
+            declared.setdefault(d["distribution"], d["isin"])
+        elif r.event_type == "DISTRIBUTION_PAID" and "reinvested_units" in d:
+            add(declared[d["distribution"]], d["investor"], Decimal(d["reinvested_units"]))
+    return {k: v for k, v in register.items() if v != 0}
