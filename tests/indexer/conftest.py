@@ -116,8 +116,14 @@ class DevNode:
         info = json.loads(self.proc.stdout.readline())
         self.url, self.ws_url, self.chain_id = info["url"], info["ws"], info["chain_id"]
 
+    def call(self, method: str, params: list[Any] | None = None) -> Any:
+        return rpc(self.url, method, params)
+
     def head(self) -> int:
         return int(rpc(self.url, "eth_blockNumber"), 16)
+
+    def mine(self, blocks: int = 1) -> None:
+        rpc(self.url, "hardhat_mine", [hex(blocks)])
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -138,6 +144,12 @@ def node(tmp_path: Path) -> Iterator[Any]:
 
 @pytest.fixture
 def ledger(node: Any) -> LedgerKit:
-    kit = LedgerKit(node.url, [actor_key(0), actor_key(1)])
+    key = None
+    if isinstance(node, DevNode):
+        sys.path.insert(0, str(ROOT / "tests" / "compat"))
+        from devnode import test_accounts
+
+        key = test_accounts(1)[0][1]
+    kit = LedgerKit(node.url, [actor_key(0), actor_key(1)], sender_key=key)
     kit.deploy()
     return kit
