@@ -71,6 +71,8 @@ contract CeFiEventLedger is EIP712, AccessControl, Pausable {
     error MalformedBatch(uint256 index, uint256 offset);
     error InvalidEventType(uint256 index);
     error EmptyDelta(uint256 index);
+    /// The log carries a delta's length in two bytes.
+    error DeltaTooLong(uint256 index, uint256 length);
     error ActorNotAttester(uint256 index, address actor);
     error NonceNotIncreasing(uint256 index, address actor, uint64 nonce, uint64 lastNonce);
     error UnknownScheme(uint256 index, uint8 scheme);
@@ -276,6 +278,7 @@ contract CeFiEventLedger is EIP712, AccessControl, Pausable {
         uint256 index = c.index;
         if (typeLen == 0 || eventType & NON_ASCII != 0) revert InvalidEventType(index);
         if (deltaLen == 0) revert EmptyDelta(index);
+        if (deltaLen > 0xffff) revert DeltaTooLong(index, deltaLen);
         if (actor != c.actor || actor == address(0)) _switchActor(c, actor);
         if (nonce <= c.lastNonce) revert NonceNotIncreasing(index, actor, uint64(nonce), c.lastNonce);
         c.lastNonce = uint64(nonce);

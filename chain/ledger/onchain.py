@@ -374,6 +374,8 @@ _ERRORS: dict[bytes, tuple[str, list[str], str]] = {
         ("InvalidEventType(uint256)", ["uint256"],
          "record {0}: the event type must be 1 to 32 ASCII characters"),
         ("EmptyDelta(uint256)", ["uint256"], "record {0}: the delta is empty"),
+        ("DeltaTooLong(uint256,uint256)", ["uint256", "uint256"],
+         "record {0}: the delta is {1} bytes; the ledger takes at most 65535"),
         ("ActorNotAttester(uint256,address)", ["uint256", "address"],
          "record {0}: actor {1} is not an authorised attester; grant it ATTESTER_ROLE first"),
         ("NonceNotIncreasing(uint256,address,uint64,uint64)",

@@ -273,11 +273,14 @@ def test_event_types_outside_1_to_32_ascii_characters_are_refused(ledger, book, 
                       entry.delta, entry.attestation.proof, sender=writer)
 
 
-def test_empty_delta_is_refused(ledger, book, writer):
+def test_empty_or_oversized_delta_is_refused(ledger, book, writer):
     entry = book.entry()
     with ape.reverts(ledger.EmptyDelta, index=0):
         ledger.append(hexaddr(entry.actor), bytes32(entry.event_type), entry.nonce, 1, b"",
                       entry.attestation.proof, sender=writer)
+    with ape.reverts(ledger.DeltaTooLong, index=0, length=65536):
+        ledger.append(hexaddr(entry.actor), bytes32(entry.event_type), entry.nonce, 1,
+                      b"x" * 65536, entry.attestation.proof, sender=writer)
 
 
 def test_a_record_never_reaches_the_ledger_twice(ledger, book, writer):
