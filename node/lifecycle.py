@@ -143,3 +143,37 @@ def _print_status(directory: Path, spec: NetworkSpec, *, as_json: bool) -> bool:
                       f"[red]{s.error}[/red]")
     console.print(table)
     return all(s.error is None for s in states)
+
+
+@network.command("account")
+@DIR_OPTION
+@click.option("--alias", required=True, help="Account name, e.g. deployer or kyc-issuer.")
+def network_account(directory: Path, alias: str) -> None:
+    """Create an account keystore for the ape scripts: <dir>/accounts/ALIAS.json.
+
+    Never replaces one. On a seeded (throwaway) network the key is derived from the network and
+    the alias, so every machine gets the same address; otherwise it comes from the OS CSPRNG.
+    """
+    import secrets as _secrets
+
+    from eth_hash.auto import keccak
+
+    from chain.attest.keys import KeystoreError, write_keystore
+    from chain.qbft.seals import address_of
+
+    spec = _spec(directory)
+    if not alias.replace("-", "").replace("_", "").isalnum():
+        raise click.BadParameter("use letters, digits, - and _", param_hint="--alias")
+    path = directory / "accounts" / f"{alias}.json"
+    if path.exists():
+        address = json.loads(path.read_text()).get("address", "?")
+        console.print(f"{alias}: 0x{address} (exists, kept)")
+        return
+    secret = (bytes(keccak(f"smartta throwaway devnet account {spec.name}/{spec.chain_id}/{alias}"
+                           .encode())) if spec.seeded_keys else _secrets.token_bytes(32))
+    try:
+        write_keystore(path, secret, password(confirm=True),
+                       scrypt_n=2**14 if spec.seeded_keys else None)
+    except KeystoreError as exc:
+        raise click.ClickException(str(exc)) from exc
+    console.print(f"{alias}: 0x{address_of(secret).hex()} -> {path}")
