@@ -126,6 +126,49 @@ async def drop(conn: asyncpg.Connection, schema: str) -> None:
     await conn.execute(f"DROP SCHEMA IF EXISTS {check_schema(schema)} CASCADE")
 
 
+DEFERRABLE_INDEXES = (
+    "blocks_time", "ledger_records_type", "ledger_records_actor", "ledger_records_fund",
+    "ledger_records_investor", "ledger_records_counterparty", "ledger_records_reference",
+    "ledger_records_block", "balance_changes_register", "balance_changes_holder",
+    "balances_holder", "nav_history_isin", "distributions_block", "bridge_links_tx",
+    "bridge_links_block", "token_transfers_token", "token_transfers_from", "token_transfers_to",
+    "token_transfers_tx", "token_events_contract", "token_events_event")
+"""Secondary indexes a bulk backfill drops and rebuilds at the end: a btree built by one sort is
+several times cheaper than the same index kept up row by row (a 21-column ledger row with all
+its indexes COPYs at ~1/4 of the speed without them)."""
+
+
+async def deferred_indexes(conn: asyncpg.Connection, schema: str) -> list[str]:
+    return [r[0] for r in await conn.fetch(
+        f"SELECT name FROM {check_schema(schema)}.deferred_indexes ORDER BY name")]
+
+
+async def defer_indexes(conn: asyncpg.Connection, schema: str) -> int:
+    """Drop the secondary indexes, remembering their definitions (one transaction)."""
+    s = check_schema(schema)
+    async with conn.transaction():
+        rows = await conn.fetch("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 "
+                                "AND indexname = ANY($2::text[])", s, list(DEFERRABLE_INDEXES))
+        for name, definition in rows:
+            await conn.execute(f"INSERT INTO {s}.deferred_indexes (name, definition) "
+                               "VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", name, definition)
+            await conn.execute(f"DROP INDEX {s}.{name}")
+    return len(rows)
+
+
+async def restore_indexes(conn: asyncpg.Connection, schema: str) -> int:
+    """Build every deferred index again; each build and its bookkeeping commit together, so a
+    crash in between leaves the rest for the next start."""
+    s = check_schema(schema)
+    rows = await conn.fetch(f"SELECT name, definition FROM {s}.deferred_indexes ORDER BY name")
+    for name, definition in rows:
+        async with conn.transaction():
+            await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+            await conn.execute(definition)
+            await conn.execute(f"DELETE FROM {s}.deferred_indexes WHERE name = $1", name)
+    return len(rows)
+
+
 class PgWriter:
     """The one connection that writes a schema; it holds the schema's writer lock."""
 

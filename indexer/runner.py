@@ -116,6 +116,9 @@ class IndexerConfig:
     poll_interval: float = 1.0
     workers: int = 0
     """Processes that verify ledger records while the writer writes (0: verify in-process)."""
+    bulk: bool = True
+    """A fresh index backfills with its secondary indexes dropped, and builds them when every
+    chain reaches its head (``indexer.pg.DEFERRABLE_INDEXES``)."""
 
 
 @dataclass
@@ -192,6 +195,8 @@ class Indexer:
         self._failpoints = _Failpoints(os.environ.get(FAILPOINT_ENV))
         self._pool: ProcessPoolExecutor | None = None
         self._stopping = asyncio.Event()
+        self._deferred = False
+        self._caught_up: set[str] = set()
 
     def stop(self) -> None:
         """Finish the batches in hand, then return from ``run`` (a signal handler calls it)."""
@@ -245,6 +250,7 @@ class Indexer:
         try:
             await asyncio.to_thread(self.analytics.migrate)
             await self._catch_up_analytics(writer, readers)
+            await self._maybe_defer_indexes(writer)
             jobs = [self._follow_chain(c, writer, readers, follow, targets)
                     for c in self.config.chains]
             if self.config.bus is not None:
@@ -262,6 +268,39 @@ class Indexer:
             if self._pool is not None:
                 self._pool.shutdown(cancel_futures=True)
                 self._pool = None
+
+    # ---- bulk backfill ------------------------------------------------------------------------
+
+    async def _maybe_defer_indexes(self, writer: PgWriter) -> None:
+        self._caught_up = set()
+        async with self._lock:
+            fresh = not await writer.conn.fetchval(
+                f"SELECT exists(SELECT 1 FROM {writer.schema}.checkpoints)")
+            if fresh and self.config.bulk and self.config.chains:
+                dropped = await pg.defer_indexes(writer.conn, writer.schema)
+                log.info("fresh index: %d secondary indexes deferred to the end of the "
+                         "backfill", dropped)
+            self._deferred = bool(await pg.deferred_indexes(writer.conn, writer.schema))
+        if self._deferred and not self.config.chains:
+            await self._restore_indexes(writer)
+
+    async def _chain_caught_up(self, source: str, writer: PgWriter) -> None:
+        self._caught_up.add(source)
+        if self._deferred and len(self._caught_up) >= len(self.config.chains):
+            await self._restore_indexes(writer)
+
+    async def _restore_indexes(self, writer: PgWriter) -> None:
+        for status in self.status.values():
+            status.state = "building indexes"
+            self.progress(status)
+        async with self._lock:
+            started = time.perf_counter()
+            built = await pg.restore_indexes(writer.conn, writer.schema)
+            self._deferred = False
+        log.info("built %d deferred indexes in %.1fs", built, time.perf_counter() - started)
+        for status in self.status.values():
+            status.seconds["indexes"] = status.seconds.get("indexes", 0.0) + \
+                time.perf_counter() - started
 
     # ---- ClickHouse catch-up ------------------------------------------------------------------
 
@@ -320,6 +359,7 @@ class Indexer:
                 if target_pos is not None:
                     target = min(target, target_pos[0])
                 if cp.height >= target:
+                    await self._chain_caught_up(spec.name, writer)
                     if target_pos is not None and cp.height >= target_pos[0]:
                         status.state = "done"
                         self.progress(status)

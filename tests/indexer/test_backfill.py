@@ -102,3 +102,44 @@ def test_a_node_of_another_chain_id_is_refused(pg_dsn, schema, analytics, node, 
     with pytest.raises(IndexerError, match="is chain"):
         run(Indexer(IndexerConfig(pg_dsn, (chain,), schema=schema), analytics).run(follow=False))
     assert pg_rows(pg_dsn, f"SELECT count(*) AS n FROM {schema}.ledger_records")[0]["n"] == 0
+
+
+def _indexes(pg_dsn, schema) -> set[str]:
+    return {r["indexname"] for r in pg_rows(
+        pg_dsn, "SELECT indexname FROM pg_indexes WHERE schemaname = $1", schema)}
+
+
+def test_a_fresh_backfill_defers_secondary_indexes_and_builds_them_at_the_head(
+        pg_dsn, schema, analytics, node, ledger):
+    from indexer.pg import DEFERRABLE_INDEXES
+
+    scenario = FundScenario(seed=15)
+    ledger.append(scenario.events(80))
+    seen: list[str] = []
+    indexer = Indexer(config(pg_dsn, schema, node, ledger, batch_events=30), analytics,
+                      progress=lambda s: seen.append(s.state))
+    run(indexer.run(follow=False))
+    assert "building indexes" in seen
+    assert set(DEFERRABLE_INDEXES) <= _indexes(pg_dsn, schema)
+    assert pg_rows(pg_dsn, f"SELECT count(*) AS n FROM {schema}.deferred_indexes")[0]["n"] == 0
+    bulk = asyncio.run(digest.pg_digests(pg_dsn, schema))
+    # The same chain indexed without bulk mode gives the same content.
+    other = schema + "_nb"
+    try:
+        run(Indexer(config(pg_dsn, other, node, ledger, bulk=False), analytics).run(follow=False))
+        assert asyncio.run(digest.pg_digests(pg_dsn, other)) == bulk
+    finally:
+        pg_rows(pg_dsn, f"DROP SCHEMA IF EXISTS {other} CASCADE")
+
+
+def test_an_index_that_already_holds_rows_keeps_its_indexes_while_catching_up(
+        pg_dsn, schema, analytics, node, ledger):
+    scenario = FundScenario(seed=16)
+    ledger.append(scenario.events(20))
+    cfg = config(pg_dsn, schema, node, ledger)
+    run(Indexer(cfg, analytics).run(follow=False))
+    ledger.append(scenario.events(40))
+    seen: list[str] = []
+    run(Indexer(cfg, analytics, progress=lambda s: seen.append(s.state)).run(follow=False))
+    assert "building indexes" not in seen
+    assert "ledger_records_type" in _indexes(pg_dsn, schema)
