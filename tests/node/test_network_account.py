@@ -14,7 +14,7 @@ def test_account_is_created_once_and_seeded_networks_repeat_the_address(tmp_path
     monkeypatch.setenv("SMARTTA_KEYSTORE_PASSWORD", "pw")
     addresses = []
     for run in ("a", "b"):
-        d = tmp_path / run
+        d = tmp_path / run / "net"  # the same network name, so the same seed
         assert CliRunner().invoke(main, ["network", "init", "--dir", str(d), "--validators", "1",
                                          "--dev", "--seeded"]).exit_code == 0
         result = CliRunner().invoke(main, ["network", "account", "--dir", str(d), "--alias",
@@ -27,4 +27,4 @@ def test_account_is_created_once_and_seeded_networks_repeat_the_address(tmp_path
                                           "deployer"])
         assert "kept" in again.output and path.read_bytes() == before
     assert addresses[0] == addresses[1]
-    assert json.loads((tmp_path / "a" / "accounts" / "deployer.json").read_text())["crypto"]
+    assert json.loads((tmp_path / "a" / "net" / "accounts" / "deployer.json").read_text())["crypto"]
