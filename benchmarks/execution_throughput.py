@@ -38,13 +38,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 from results import write_section
 
 from chain.attest.keys import LocalSigner
+from chain.execution.hashing import use_fast_keccak
 from chain.qbft import extra_data as xd
 from chain.qbft.block import Block
 from chain.qbft.genesis import Genesis, QbftSettings, build_genesis
 from chain.qbft.hashing import commit_seal_hash
 from chain.qbft.quorum import quorum
 from node.execution.chain import Chain
-from node.execution.hashing import use_fast_keccak
 from node.store.chaindb import ChainStore
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,7 +3,8 @@
 Concrete classes live in their own modules: keystore and in-memory signers in
 ``chain.attest.keys``, the EIP-712 and BLS attestation schemes in ``chain.attest.eip712`` and
 ``chain.attest.bls``. A KMS or HSM signer, or an external attestation service, implements the
-same small interface.
+same small interface. Execution's shared vocabulary (``TxRejected``, ``CallRequest``,
+``CallResult``) is here too: ``chain.execution`` raises and takes it, the node passes it on.
 """
 
 from __future__ import annotations
@@ -86,3 +87,37 @@ class AttestationScheme(ABC):
     @abstractmethod
     def verify(self, event: AttestedEvent, domain: LedgerDomain, attestation: Attestation) -> None:
         """Raise AttestationError naming what is wrong, or return if the proof holds."""
+
+
+# --- execution (chain.execution), shared with the node's pool and RPC ---------------------
+
+
+class TxRejected(ValueError):
+    """A transaction refused before execution (its encoding, signature or chain id, a pool
+    check, a call's fees); ``reason`` is Besu's wording (e.g. "Nonce too low")."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class CallRequest:
+    sender: bytes | None = None
+    to: bytes | None = None
+    gas: int | None = None
+    gas_price: int | None = None
+    max_fee_per_gas: int | None = None
+    max_priority_fee_per_gas: int | None = None
+    value: int = 0
+    data: bytes = b""
+    access_list: tuple[tuple[bytes, tuple[int, ...]], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    output: bytes
+    gas_used: int
+    error: str | None = None
+    """None on success; "execution reverted" (with ``output`` the revert data) or the EVM error."""

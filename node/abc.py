@@ -18,6 +18,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+# Execution's own vocabulary lives in chain/ (the observer re-executes blocks too); the node
+# names it here as well, so every role the node's parts share stays in this one module.
+from chain.abc import CallRequest as CallRequest
+from chain.abc import CallResult as CallResult
+from chain.abc import TxRejected as TxRejected
 from chain.qbft.block import Block
 from chain.qbft.extra_data import Vote
 from chain.qbft.genesis import Genesis
@@ -26,15 +31,6 @@ from chain.qbft.votes import VoteTally
 
 BlockId = int | bytes
 """A block number, or a 32-byte block hash."""
-
-
-class TxRejected(ValueError):
-    """A transaction the pool refuses; ``reason`` is Besu's wording (e.g. "Nonce too low")."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
 
 
 class BlockInvalid(ValueError):
@@ -97,27 +93,6 @@ class AccountProof:
     account_proof: tuple[bytes, ...]
     storage: tuple[tuple[int, int, tuple[bytes, ...]], ...]
     """(slot, value, proof nodes) per requested slot."""
-
-
-@dataclass(frozen=True, slots=True)
-class CallRequest:
-    sender: bytes | None = None
-    to: bytes | None = None
-    gas: int | None = None
-    gas_price: int | None = None
-    max_fee_per_gas: int | None = None
-    max_priority_fee_per_gas: int | None = None
-    value: int = 0
-    data: bytes = b""
-    access_list: tuple[tuple[bytes, tuple[int, ...]], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class CallResult:
-    output: bytes
-    gas_used: int
-    error: str | None = None
-    """None on success; "execution reverted" (with ``output`` the revert data) or the EVM error."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,14 @@ from typing import Any
 from eth_hash.auto import keccak
 from eth_typing import Address
 
+from chain.execution import mpt
+from chain.execution.calls import Simulator
+from chain.execution.executor import BlockEnv, BlockRunner, Execution
+from chain.execution.forks import Fork, ForkSchedule, TxInvalid
+from chain.execution.hashing import use_fast_keccak
+from chain.execution.receipts import bloom_bytes, logs_bloom
+from chain.execution.statedb import EMPTY_CODE_HASH, StateDB, StateSource, slot_key
+from chain.execution.txs import TxCache
 from chain.qbft import extra_data as xd
 from chain.qbft.block import Block
 from chain.qbft.extra_data import ExtraData, Vote
@@ -50,14 +58,6 @@ from node.abc import (
     TxLocation,
     ValidatorView,
 )
-from node.execution import mpt
-from node.execution.calls import Simulator
-from node.execution.executor import BlockEnv, BlockRunner, Execution
-from node.execution.forks import Fork, ForkSchedule, TxInvalid
-from node.execution.hashing import use_fast_keccak
-from node.execution.receipts import bloom_bytes, logs_bloom
-from node.execution.statedb import EMPTY_CODE_HASH, StateDB, StateSource, slot_key
-from node.execution.txs import TxCache
 from node.store.chaindb import BlockRecord, ChainStore, StoredLog, StoredReceipt, StoreError
 from node.txpool.pool import PoolConfig, TxPool
 

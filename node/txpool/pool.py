@@ -20,9 +20,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from chain.execution.forks import Fork
+from chain.execution.txs import Tx, TxCache, decode
 from node.abc import PoolStats, TxPoolAPI, TxRejected
-from node.execution.forks import Fork
-from node.execution.txs import Tx, TxCache, decode
 from node.txpool import reasons as R
 
 

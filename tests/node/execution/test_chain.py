@@ -10,6 +10,7 @@ import rlp
 from eth_utils import keccak
 from trie import HexaryTrie
 
+from chain.execution import executor as executor_module
 from chain.qbft import extra_data as xd
 from chain.qbft.block import Block
 from chain.qbft.genesis import EMPTY_REQUESTS_HASH, AllocAccount, QbftSettings
@@ -17,7 +18,6 @@ from chain.qbft.hashing import block_hash
 from chain.qbft.header import BFT_MIX_HASH, EMPTY_TRIE_ROOT, ZERO_HASH
 from chain.qbft.verify import verify_header
 from node.abc import BlockInvalid, CallRequest, LogFilter
-from node.execution import executor as executor_module
 from node.execution.chain import UnknownBlock
 from node.store.chaindb import StoreError
 

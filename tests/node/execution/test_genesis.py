@@ -11,8 +11,7 @@ from eth.vm.forks.london import LondonVM
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.shanghai import ShanghaiVM
 
-from chain.qbft.genesis import AllocAccount, Genesis, GenesisError, QbftSettings, build_genesis
-from node.execution.forks import ForkSchedule
+from chain.qbft.genesis import AllocAccount, Genesis, QbftSettings, build_genesis
 
 from .devnet import open_chain
 
@@ -60,26 +59,3 @@ def test_genesis_hash_and_state_root_are_what_py_evm_computes(tmp_path, fork, vm
     assert chain.head_hash == g.hash and chain.head.state_root == h.state_root
     assert chain.account(b"\x01" * 20, 0).nonce == 2 and chain.storage_at(b"\x01" * 20, 1, 0) == 7
     assert chain.code(b"\x01" * 20, 0) == bytes.fromhex("6000")
-
-
-def test_forks_are_read_from_the_genesis_by_time():
-    g = Genesis(build_genesis(chain_id=2026, validators=VALIDATORS, qbft=QbftSettings(), fork="london"))
-    config = {**g.raw["config"], "shanghaiTime": 100, "cancunTime": 200, "pragueTime": 300}
-    schedule = ForkSchedule(Genesis({**g.raw, "config": config}))
-    assert [schedule.at(t).name for t in (0, 99, 100, 250, 300)] == \
-        ["london", "london", "shanghai", "cancun", "prague"]
-
-
-@pytest.mark.parametrize("change, message", [
-    ({"londonBlock": 5}, "londonBlock"),
-    ({"osakaTime": 0}, "osakaTime"),
-    ({"qbft": {"validatorcontractaddress": "0x" + "11" * 20}}, "contract"),
-    ({"cancunTime": 10, "shanghaiTime": 20}, "in order"),
-])
-def test_genesis_the_node_cannot_run_is_refused_with_what_to_change(change, message):
-    g = Genesis(build_genesis(chain_id=2026, validators=VALIDATORS, qbft=QbftSettings(), fork="london"))
-    config = {**g.raw["config"], **change}
-    if "qbft" in change:
-        config["qbft"] = {**g.raw["config"]["qbft"], **change["qbft"]}
-    with pytest.raises(GenesisError, match=message):
-        ForkSchedule(Genesis({**g.raw, "config": config}))

@@ -83,7 +83,7 @@ def test_tampered_transaction_is_not_attributed_to_the_signer(chain):
 def test_high_s_signature_is_refused_as_invalid(chain):
     import rlp
 
-    from node.execution.txs import SECP256K1_N
+    from chain.execution.txs import SECP256K1_N
     raw = sign(USERS[1], nonce=0, to=TO, gas=21_000, type=0)
     fields = rlp.decode(raw)
     s = int.from_bytes(fields[8], "big")

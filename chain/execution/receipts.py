@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from eth_hash.auto import keccak
 
-from node.execution.mpt import rlp_bytes, rlp_list
+from chain.execution.mpt import rlp_bytes, rlp_list
 
 LogEntry = tuple[bytes, tuple[bytes, ...], bytes]
 """(address, topics, data) of one log."""

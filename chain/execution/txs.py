@@ -18,8 +18,8 @@ from coincurve import PublicKey
 from eth_hash.auto import keccak
 
 from chain import fastrlp
-from node.abc import TxRejected
-from node.execution.forks import Fork
+from chain.abc import TxRejected
+from chain.execution.forks import Fork
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 MAX_INITCODE_SIZE = 2 * 24576

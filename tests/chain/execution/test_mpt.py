@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from trie import HexaryTrie
 
-from node.execution import mpt
+from chain.execution import mpt
 
 keys = st.one_of(st.binary(min_size=32, max_size=32), st.binary(min_size=1, max_size=6))
 values = st.binary(min_size=1, max_size=70)

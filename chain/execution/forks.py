@@ -54,8 +54,8 @@ from eth.vm.message import Message
 from eth.vm.opcode import _FastOpcode
 from eth_utils.exceptions import ValidationError
 
+from chain.execution.statedb import EMPTY_CODE_HASH, StateDB
 from chain.qbft.genesis import Genesis, GenesisError
-from node.execution.statedb import EMPTY_CODE_HASH, StateDB
 
 EIP170_LIMIT = 24576
 DELEGATION_PREFIX = b"\xef\x01\x00"

@@ -16,12 +16,12 @@ from eth._utils.address import generate_contract_address
 from eth.exceptions import Revert
 from eth_typing import Address, BlockNumber, Hash32
 
+from chain.execution import mpt
+from chain.execution.forks import Fork, QbftContext, TxInvalid
+from chain.execution.receipts import LogEntry, bloom_bytes, encode_receipt, logs_bloom
+from chain.execution.statedb import StateSource
+from chain.execution.txs import Tx
 from chain.qbft.header import BFT_MIX_HASH
-from node.execution import mpt
-from node.execution.forks import Fork, QbftContext, TxInvalid
-from node.execution.receipts import LogEntry, bloom_bytes, encode_receipt, logs_bloom
-from node.execution.statedb import StateSource
-from node.execution.txs import Tx
 
 
 @dataclass(frozen=True, slots=True)

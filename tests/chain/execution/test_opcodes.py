@@ -1,4 +1,4 @@
-"""The opcodes node.execution runs on py-evm's stack directly behave exactly as py-evm's own.
+"""The opcodes chain.execution runs on py-evm's stack directly behave exactly as py-evm's own.
 
 Random programs (pushes of random words, stack shuffles, arithmetic, comparisons, shifts,
 jumps to good and bad targets, memory words at small and huge offsets, stack underflow,
@@ -15,13 +15,12 @@ from eth.vm.forks.cancun.computation import CancunComputation
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.abc import CallRequest
-from node.execution.calls import Simulator
-from node.execution.executor import BlockEnv
-from node.execution.forks import ForkSchedule
-from node.execution.statedb import StateDB, StateSource
-
-from .devnet import genesis
+from chain.abc import CallRequest
+from chain.execution.calls import Simulator
+from chain.execution.executor import BlockEnv
+from chain.execution.forks import ForkSchedule
+from chain.execution.statedb import StateDB, StateSource
+from chain.qbft.genesis import Genesis, QbftSettings, build_genesis
 
 SIMPLE = ["ADD", "SUB", "MUL", "DIV", "MOD", "LT", "GT", "EQ", "AND", "OR", "XOR", "SHL", "SHR",
           "ISZERO", "NOT", "POP", "JUMPDEST", "MLOAD", "MSTORE"]
@@ -61,7 +60,8 @@ def assemble(steps: list[tuple]) -> bytes:
     return bytes(code)
 
 
-GENESIS = genesis(1)
+GENESIS = Genesis(build_genesis(chain_id=2026, validators=[b"\x70" * 20], qbft=QbftSettings(),
+                                fork="cancun"))
 FORK = ForkSchedule(GENESIS).at(10**10)
 
 

@@ -4,7 +4,7 @@
 Accounts and storage slots are plain Python values in two change layers (the current
 transaction, with an undo journal for py-evm's snapshots, and the block's earlier transactions);
 nothing is RLP-encoded or hashed until ``make_state_root`` writes the block's changes into the
-tries at once (``node.execution.mpt``). The new trie nodes and code are left in ``nodes`` for
+tries at once (``chain.execution.mpt``). The new trie nodes and code are left in ``nodes`` for
 the caller to store with the block; StateDB does no I/O of its own.
 
 ``StateSource`` reads stored nodes through one function and keeps decoded nodes and the tries
@@ -27,7 +27,7 @@ from eth_typing import Address, Hash32
 from eth_utils.exceptions import ValidationError
 
 from chain import fastrlp
-from node.execution import mpt
+from chain.execution import mpt
 
 EMPTY_CODE_HASH = bytes(keccak(b""))
 BLANK_ROOT = mpt.BLANK_ROOT
@@ -147,7 +147,7 @@ class StateDB(AccountDatabaseAPI):
 
     def __init__(self, db: Any, state_root: bytes = BLANK_ROOT) -> None:
         if not isinstance(db, StateSource):
-            raise TypeError("StateDB reads from a node.execution.statedb.StateSource")
+            raise TypeError("StateDB reads from a chain.execution.statedb.StateSource")
         self._src = db
         self._root_hash = bytes(state_root)
         self._root: mpt.Child = db.trie(self._root_hash)

@@ -11,9 +11,9 @@ from eth.exceptions import InvalidInstruction, OutOfGas, Revert, StackDepthLimit
 from eth.vm.spoof import SpoofTransaction
 from eth_typing import Address
 
-from node.abc import CallRequest, CallResult, TxRejected
-from node.execution.executor import BlockEnv, BlockRunner
-from node.execution.statedb import StateSource
+from chain.abc import CallRequest, CallResult, TxRejected
+from chain.execution.executor import BlockEnv, BlockRunner
+from chain.execution.statedb import StateSource
 
 ZERO_ADDRESS = bytes(20)
 CALL_GAS_CAP = 50_000_000

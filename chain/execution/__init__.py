@@ -1,0 +1,15 @@
+"""The execution rules of a Besu QBFT chain on py-evm: what a validator and an observer both need
+to turn a parent state and a block's transactions into the roots its header commits to.
+
+- ``forks``: the forks a genesis schedules (London from block 0, Shanghai/Cancun/Prague by
+  time) as py-evm state classes with Besu's QBFT rules;
+- ``statedb``: world state over trie nodes read through one function, committed once per block
+  through ``mpt`` (Merkle-Patricia tries built in batches);
+- ``executor``: one block's execution (``BlockRunner``);
+- ``txs``: transaction decoding and one sender recovery per transaction;
+- ``receipts``: receipt and bloom encodings; ``calls``: eth_call and eth_estimateGas;
+- ``hashing``: the fast keccak switch.
+
+Pure: no I/O. Where trie nodes are stored (the node's LMDB store, memory) is the caller's
+choice, given as the read function of ``statedb.StateSource``.
+"""
