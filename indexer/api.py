@@ -316,7 +316,10 @@ def create_app(settings: ApiSettings, analytics: AnalyticsStore | None = None, *
             raise Problem(403, "read-only-credential", "Read-only credential",
                           f"the credential of {cred.organisation} is an {cred.role} credential "
                           "and can never write; writes need an operator credential")
-        async with state["pool"].acquire() as conn, conn.transaction():
+        # No transaction around the route: a yield dependency's exit may run after the
+        # response is sent, and a client must be able to use what it was just told is done.
+        # Each write is one statement, committed before the route returns.
+        async with state["pool"].acquire() as conn:
             yield conn
 
     ViewDep = Annotated[View, Depends(read_view)]

@@ -166,6 +166,11 @@ async def restore_indexes(conn: asyncpg.Connection, schema: str) -> int:
             await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
             await conn.execute(definition)
             await conn.execute(f"DELETE FROM {s}.deferred_indexes WHERE name = $1", name)
+    if rows:
+        # Fresh statistics, or the first queries are planned for empty tables.
+        for t in TABLES:
+            await conn.execute(f"ANALYZE {s}.{t}")
+        await conn.execute(f"ANALYZE {s}.balances")
     return len(rows)
 
 

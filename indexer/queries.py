@@ -176,17 +176,19 @@ async def records(view: View, *, event_type: str | None = None, actor: bytes | N
     if key is not None:
         add("seq > ?", int(key[0]))
     sql_where = " AND ".join(where)
+    t = view.t("ledger_records")
     if investor is not None:
-        # Two index scans (as sender, as receiver), merged: one OR would scan the whole table.
+        # One index scan as sender or holder, one as receiver, each stopping at the page; an
+        # OR (or IN over both) would scan the table.
         args.append(investor)
         n = len(args)
-        sql = (f"SELECT {RECORD_COLUMNS} FROM {view.t('ledger_records')} WHERE {sql_where} AND "
-               f"seq IN (SELECT seq FROM {view.t('ledger_records')} WHERE investor = ${n} UNION "
-               f"SELECT seq FROM {view.t('ledger_records')} WHERE counterparty = ${n}) "
-               f"ORDER BY seq LIMIT {limit + 1}")
+        sql = (f"SELECT * FROM ((SELECT {RECORD_COLUMNS} FROM {t} WHERE {sql_where} AND "
+               f"investor = ${n} ORDER BY seq LIMIT {limit + 1}) UNION (SELECT {RECORD_COLUMNS} "
+               f"FROM {t} WHERE {sql_where} AND counterparty = ${n} ORDER BY seq "
+               f"LIMIT {limit + 1})) u ORDER BY seq LIMIT {limit + 1}")
     else:
-        sql = (f"SELECT {RECORD_COLUMNS} FROM {view.t('ledger_records')} WHERE {sql_where} "
-               f"ORDER BY seq LIMIT {limit + 1}")
+        sql = (f"SELECT {RECORD_COLUMNS} FROM {t} WHERE {sql_where} ORDER BY seq "
+               f"LIMIT {limit + 1}")
     rows = await view.conn.fetch(sql, *args)
     page = [record_json(r) for r in rows[:limit]]
     nxt = encode_cursor([page[-1]["seq"]], height) if len(rows) > limit else None
