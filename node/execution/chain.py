@@ -21,6 +21,14 @@ from eth_hash.auto import keccak
 from eth_typing import Address
 
 from chain.execution import mpt
+from chain.execution.block import (
+    FieldError,
+    base_fee,
+    block_env,
+    check_fields,
+    genesis_state,
+    mismatches,
+)
 from chain.execution.calls import Simulator
 from chain.execution.executor import BlockEnv, BlockRunner, Execution
 from chain.execution.forks import Fork, ForkSchedule, TxInvalid
@@ -63,7 +71,6 @@ from node.txpool.pool import PoolConfig, TxPool
 
 log = logging.getLogger("smartta.node.execution")
 
-BLOB_TARGET = {"cancun": 393_216, "prague": 786_432}
 VANITY = bytes(32)
 
 
@@ -108,18 +115,8 @@ class Chain(ChainAPI, BlockSource, ValidatorView):
 
     def _write_genesis(self) -> None:
         g = self.genesis
-        db = StateDB(self.source, mpt.BLANK_ROOT)
-        for address, acct in g.alloc.items():
-            a = Address(address)
-            db.touch_account(a)
-            db.set_balance(a, acct.balance)
-            db.set_nonce(a, acct.nonce)
-            if acct.code:
-                db.set_code(a, acct.code)
-            for slot, value in acct.storage.items():
-                if value:
-                    db.set_storage(a, slot, value)
-        root = bytes(db.make_state_root())
+        db = genesis_state(g, self.source)
+        root = bytes(db.state_root)
         header = g.header()
         if root != header.state_root:
             raise StoreError(f"genesis alloc gives state root 0x{root.hex()}, the genesis header has "
@@ -344,27 +341,10 @@ class Chain(ChainAPI, BlockSource, ValidatorView):
     # ---- block environment -----------------------------------------------------------------
 
     def _base_fee(self, parent: BlockHeader) -> int:
-        if self.genesis.zero_base_fee:
-            return 0
-        base = parent.base_fee if parent.base_fee is not None else 1_000_000_000
-        target = parent.gas_limit // 2
-        used = parent.gas_used
-        if used == target or target == 0:
-            return base
-        if used > target:
-            return base + max(base * (used - target) // target // 8, 1)
-        return base - base * (target - used) // target // 8
+        return base_fee(self.genesis, parent)
 
     def _env(self, parent: BlockHeader, timestamp: int, coinbase: bytes) -> BlockEnv:
-        fork = self.schedule.at(timestamp)
-        excess = None
-        if fork.cancun:
-            excess = max(0, (parent.excess_blob_gas or 0) + (parent.blob_gas_used or 0)
-                         - BLOB_TARGET[fork.name])
-        q = self.genesis.qbft
-        return BlockEnv(fork, parent.number + 1, timestamp, coinbase, parent.gas_limit,
-                        self._base_fee(parent), excess, self.chain_id,
-                        q.mining_beneficiary or coinbase, q.block_reward)
+        return block_env(self.genesis, self.schedule, parent, timestamp, coinbase)
 
     def _ancestors(self, parent_number: int) -> Iterator[bytes]:
         """Hashes of block ``parent_number`` and its ancestors, newest first (BLOCKHASH)."""
@@ -488,55 +468,17 @@ class Chain(ChainAPI, BlockSource, ValidatorView):
                 raise BlockInvalid(f"block {header.number}: transaction {i} "
                                    f"(0x{keccak(raw).hex()}) is invalid: {exc}") from exc
         execution = runner.finish()
-        n = header.number
-        for name, want, got in (
-            ("stateRoot", header.state_root, execution.state_root),
-            ("transactionsRoot", header.transactions_root, execution.transactions_root),
-            ("receiptsRoot", header.receipts_root, execution.receipts_root),
-            ("logsBloom", header.logs_bloom, execution.logs_bloom),
-        ):
-            if want != got:
-                raise BlockInvalid(f"block {n}: {name} is 0x{want.hex()}, executing the block "
-                                   f"gives 0x{got.hex()}")
-        if header.gas_used != execution.gas_used:
-            raise BlockInvalid(f"block {n}: gasUsed is {header.gas_used}, executing the block "
-                               f"uses {execution.gas_used}")
+        found = mismatches(header, execution)
+        if found:
+            raise BlockInvalid(f"block {header.number}: {found[0]}")
         self._remember(h, execution)
         return execution
 
     def _check_fields(self, block: Block, env: BlockEnv) -> None:
-        header = block.header
-        fork = env.fork
-        n = header.number
-
-        def bad(message: str) -> BlockInvalid:
-            return BlockInvalid(f"block {n}: {message}")
-
-        if header.ommers_hash != EMPTY_OMMERS_HASH:
-            raise bad("QBFT blocks have no ommers (sha3Uncles must be the empty-list hash)")
-        if header.base_fee != env.base_fee:
-            raise bad(f"baseFeePerGas is {header.base_fee}, the {fork.name} rules give {env.base_fee}")
-        if header.gas_limit != env.gas_limit:
-            raise bad(f"gasLimit {header.gas_limit} differs from the parent's {env.gas_limit}")
-        if fork.shanghai:
-            if header.withdrawals_root != EMPTY_TRIE_ROOT or block.withdrawals != ():
-                raise bad("a QBFT block from Shanghai on carries an empty withdrawals list")
-        elif header.withdrawals_root is not None or block.withdrawals is not None:
-            raise bad(f"withdrawals are not part of {fork.name} blocks")
-        if fork.cancun:
-            if header.blob_gas_used != 0:
-                raise bad("blobGasUsed must be 0: this network carries no blobs")
-            if header.excess_blob_gas != env.excess_blob_gas:
-                raise bad(f"excessBlobGas is {header.excess_blob_gas}, expected {env.excess_blob_gas}")
-            if header.parent_beacon_block_root != ZERO_HASH:
-                raise bad("parentBeaconBlockRoot must be zero in a QBFT block")
-        elif header.blob_gas_used is not None:
-            raise bad(f"blob gas fields are not part of {fork.name} blocks")
-        if fork.prague:
-            if header.requests_hash != EMPTY_REQUESTS_HASH:
-                raise bad("requestsHash must be the hash of no requests on a QBFT network")
-        elif header.requests_hash is not None:
-            raise bad(f"requestsHash is not part of {fork.name} blocks")
+        try:
+            check_fields(block.header, block.withdrawals, env)
+        except FieldError as exc:
+            raise BlockInvalid(f"block {block.header.number}: {exc}") from None
 
     def import_block(self, block: Block) -> None:
         with self._lock:
