@@ -9,7 +9,7 @@ STAMP_PY := $(VENV)/.setup-stamp
 STAMP_NPM := node_modules/.setup-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-all lint bench clean
+.PHONY: setup demo test test-all lint bench clean trex-suite
 
 setup: $(STAMP_PY) $(STAMP_NPM)
 	@$(BIN)/python contracts/toolchain/prepare.py
@@ -42,3 +42,7 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+
+# T-REX's own test suite against a node: TREX_RPC_URL=... TREX_SRC=<T-REX checkout> make trex-suite
+trex-suite: setup
+	contracts/toolchain/trex-suite.sh
