@@ -46,6 +46,17 @@ def _yaml_chain_id(path: Path) -> int | None:
     return None
 
 
+def _accept_bft_headers(provider: Any) -> None:
+    """QBFT (Besu and our node) and other BFT/PoA chains carry more than 32 bytes of extraData;
+    web3.py needs its PoA middleware to read their blocks, and ape 0.8 fails to detect such a
+    chain (its probe swallows web3's formatting error), so add the middleware ourselves."""
+    from web3.middleware import ExtraDataToPOAMiddleware
+
+    web3 = provider.web3
+    if ExtraDataToPOAMiddleware not in web3.middleware_onion:
+        web3.middleware_onion.inject(ExtraDataToPOAMiddleware, layer=0)
+
+
 class Network:
     """The live network a script is connected to."""
 
@@ -57,6 +68,7 @@ class Network:
                 f"--network {provider.network.choice} is ape's throwaway test chain; deploy to "
                 "ethereum:smartta-local (the devnet), ethereum:smartta-anvil or "
                 "ethereum:besu-consortium (see ape-config.yaml)")
+        _accept_bft_headers(provider)
         self.chain_id = provider.chain_id
         self.dir = Path(os.environ.get("SMARTTA_NETWORK_DIR")
                         or ROOT / "networks" / self.name.removeprefix("smartta-"))
