@@ -122,6 +122,11 @@ def render(report: Report, console: Console) -> None:
     else:
         table.add_row("blocks", "none new")
     table.add_row("records", f"{report.records:,} verified")
+    if report.replay is not None:
+        r = report.replay
+        rate = f", {r['blocks'] / r['seconds']:,.0f} blocks/s" if r["seconds"] else ""
+        table.add_row("replayed", f"{r['blocks']:,} blocks, {r['transactions']:,} transactions, "
+                                  f"{r['gas']:,} gas executed again{rate}; state root {r['stateRoot']}")
     if report.head_hash:
         table.add_row("head", f"0x{report.head_hash.hex()}")
     if report.seconds and report.blocks:
@@ -144,7 +149,8 @@ def render(report: Report, console: Console) -> None:
                                                              if f.source else ""))
     elif report.ok:
         console.print("[bold green]OK[/bold green] every block verifies"
-                      + (" and every record" if report.records else ""))
+                      + (" and every record" if report.records else "")
+                      + (" and executes to its sealed header" if report.replay else ""))
 
 
 def _exit_code(report: Report) -> int:
@@ -185,9 +191,11 @@ def _exit_code(report: Report) -> int:
               default=None, help="Also write the report as JSON to this file.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--replay", is_flag=True,
-              help="Also re-execute every block from the genesis and compare state roots, "
-                   "receipts roots and logs (not available yet: it needs the QBFT execution "
-                   "rules in chain/).")
+              help="Also execute every block again from the genesis alloc (the QBFT execution "
+                   "rules of chain/) and compare the state root, receipts root (statuses, gas, "
+                   "logs), logs bloom and gas used with its sealed header; the transactions "
+                   "must hash to its transactionsRoot. Starts from the genesis whatever the "
+                   "checkpoint; not with --from.")
 def verify(urls: tuple[str, ...], genesis_path: Path, from_block: int | None,
            to_block: int | None, ledger_address: str | None, jobs: int | None,
            checkpoint_path: Path | None,
@@ -198,18 +206,17 @@ def verify(urls: tuple[str, ...], genesis_path: Path, from_block: int | None,
     extraData well formed. Resumable: a checkpoint signed by this installation records the
     last verified block, and is used only if the node still serves that very block."""
     console = Console(stderr=True)
-    if replay:
-        raise click.UsageError(
-            "--replay is not available yet: re-execution needs the QBFT execution rules (fork "
-            "schedule, zero base fee, QBFT header acceptance in py-evm), which are moving from "
-            "node/ into chain/; verify without --replay meanwhile")
+    if replay and from_block is not None:
+        raise click.UsageError("--replay executes every block from the genesis alloc, so it cannot "
+                               "start at --from; drop one of them")
     genesis = _load_genesis(genesis_path)
     store = None
     if not no_checkpoint:
         store = CheckpointStore.for_genesis(genesis.hash, state_dir, checkpoint_path)
         if restart:
             store.remove()
-    verifier = _verifier(genesis, urls, store, jobs, _ledger(genesis, ledger_address))
+    verifier = _verifier(genesis, urls, store, jobs, _ledger(genesis, ledger_address),
+                         replay=replay)
     with _Bar(console, not quiet and console.is_terminal) as bar:
         verifier.progress = bar
         report = _advance(verifier, to_block, from_block)
@@ -232,12 +239,17 @@ def _ledger(genesis: Genesis, address: str | None) -> LedgerDomain | None:
 
 
 def _verifier(genesis: Genesis, urls: tuple[str, ...], store: CheckpointStore | None,
-              jobs: int | None, ledger: LedgerDomain | None = None, keep: bool = False
-              ) -> Verifier:
+              jobs: int | None, ledger: LedgerDomain | None = None, keep: bool = False,
+              replay: bool = False) -> Verifier:
     sources = _sources(urls)
     walk = LedgerWalk(sources[0], ledger, keep=keep) if ledger is not None else None
     try:
-        return Verifier(genesis, sources, store=store, jobs=jobs, records=walk)
+        executor = None
+        if replay:
+            from observer.replay import Replay  # py-evm loads only for a replay
+
+            executor = Replay(genesis, sources[0])
+        return Verifier(genesis, sources, store=store, jobs=jobs, records=walk, replay=executor)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -87,6 +87,16 @@ class RecordWalk(Protocol):
     def records(self) -> int: ...
 
 
+class BlockReplay(Protocol):
+    """Re-execution of the blocks (``observer.replay.Replay``), fed every block in order once
+    its seals verify, from block 1."""
+
+    def blocks_verified(self, headers: Sequence[BlockHeader], sealed: Sequence[Sealed]
+                        ) -> Failure | None: ...
+
+    def summary(self) -> dict[str, Any]: ...
+
+
 @dataclass
 class Report:
     genesis_hash: bytes
@@ -101,6 +111,8 @@ class Report:
     """(block, when) of the checkpoint this run went on from."""
     unsealed_prefix: tuple[int, int] | None = None
     """Blocks linked and tallied for --from, without their seals being checked."""
+    replay: dict[str, Any] | None = None
+    """What ``--replay`` executed (blocks, transactions, gas, seconds, state root); None without."""
     failure: Failure | None = None
     evidence: list[Evidence] = field(default_factory=list)
     activity: dict[bytes, list[int]] = field(default_factory=dict)
@@ -118,6 +130,7 @@ class Report:
             "nodes": self.sources, "from": self.first, "to": self.last,
             "blocksVerified": self.blocks, "sealsVerified": self.seals,
             "recordsVerified": self.records,
+            "replay": self.replay,
             "resumedFrom": None if self.resumed_from is None else
             {"block": self.resumed_from[0], "verifiedAt": self.resumed_from[1]},
             "unsealedPrefix": None if self.unsealed_prefix is None else list(self.unsealed_prefix),
@@ -202,7 +215,8 @@ class Verifier:
     def __init__(self, genesis: Genesis, sources: Sequence[ChainSource], *,
                  store: CheckpointStore | None = None, jobs: int | None = None,
                  chunk: int = 200, progress: Progress = _noop,
-                 records: RecordWalk | None = None, checkpoint_every: float = 5.0) -> None:
+                 records: RecordWalk | None = None, replay: BlockReplay | None = None,
+                 checkpoint_every: float = 5.0) -> None:
         if not sources:
             raise ValueError("at least one node to read from is needed")
         self.genesis = genesis
@@ -212,6 +226,7 @@ class Verifier:
         self.chunk = chunk
         self.progress = progress
         self.records = records
+        self.replay = replay
         self.checkpoint_every = checkpoint_every
         self.report = Report(genesis.hash, genesis.chain_id, [s.name for s in sources])
         self._tracker: ChainTracker | None = None
@@ -232,6 +247,8 @@ class Verifier:
                 raise _Stop(Failure(0, "chain-id", f"{source.name} serves chain id {chain_id}, the "
                                     f"genesis file says {self.genesis.chain_id}", source=source.name))
         checkpoint = self.store.load(self.genesis.hash) if self.store is not None else None
+        if self.replay is not None:
+            checkpoint = None  # execution needs every block's state from the genesis on
         if (checkpoint is not None and self.records is not None and (
                 checkpoint.ledger is None
                 or checkpoint.ledger.get("ledger") != self.records.state().get("ledger"))):
@@ -282,6 +299,9 @@ class Verifier:
         report = self.report
         try:
             if self._tracker is None:
+                if from_block is not None and self.replay is not None:
+                    raise ValueError("--replay executes every block from the genesis; it cannot "
+                                     "start at --from")
                 start = self._begin(from_block)
                 if from_block is not None and from_block > start:
                     self._unsealed(start, from_block - 1)
@@ -400,6 +420,12 @@ class Verifier:
             failure = self.records.skip(job.headers[:len(sealed)], sealed)
             if failure is not None:
                 raise _Stop(failure)
+        replayed: Failure | None = None
+        if seals and self.replay is not None and sealed:
+            replayed = self.replay.blocks_verified(job.headers[:len(sealed)], sealed)
+            report.replay = self.replay.summary()
+            if replayed is not None:  # the records of the blocks before it are still walked
+                sealed = sealed[:max(0, replayed.block - sealed[0].number)]
         if seals and self.records is not None and sealed:
             jobs, failure = self.records.blocks_verified(job.headers[:len(sealed)], sealed)
             for record_job in jobs:
@@ -408,6 +434,9 @@ class Verifier:
             if failure is not None:
                 self._drain_records(block=True)  # an earlier record may have failed first
                 raise _Stop(failure)
+        if replayed is not None:
+            self._drain_records(block=True)
+            raise _Stop(replayed)
         if result.failure is not None:
             self._drain_records(block=True)
             raise _Stop(Failure(result.failure.block, result.failure.check, result.failure.message,
