@@ -25,6 +25,7 @@ import http.client
 import json
 import os
 import random
+import resource
 import secrets
 import shutil
 import statistics
@@ -147,11 +148,19 @@ def pg_dsn() -> tuple[str, str]:
     return server.get_uri(), "embedded pgserver (PostgreSQL 16)"
 
 
-async def run_indexer(config: IndexerConfig, store: ClickHouseStore) -> tuple[float, Any]:
+async def run_indexer(config: IndexerConfig, store: ClickHouseStore,
+                      ) -> tuple[float, Any, tuple[float, float]]:
+    """Wall seconds, the status, and CPU seconds of this process and of the verifying workers
+    (which exit, and are reaped, when the run ends)."""
     ix = Indexer(config, store)
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     await ix.run(follow=False)
-    return time.perf_counter() - started, next(iter(ix.status.values()))
+    wall = time.perf_counter() - started
+    me2, kids2 = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (me2.ru_utime + me2.ru_stime - me.ru_utime - me.ru_stime,
+           kids2.ru_utime + kids2.ru_stime - kids.ru_utime - kids.ru_stime)
+    return wall, next(iter(ix.status.values())), cpu
 
 
 async def pg_counts(dsn: str, schema: str) -> dict[str, int]:
@@ -334,7 +343,7 @@ def main() -> int:
         config = IndexerConfig(dsn, (ChainConfig(node.url, ledger=ledger),), schema=schema,
                                workers=args.workers, concurrency=args.concurrency,
                                batch_events=args.batch_events, max_range=args.max_range)
-        wall, status = asyncio.run(run_indexer(config, store))
+        wall, status, cpu = asyncio.run(run_indexer(config, store))
         counts = asyncio.run(pg_counts(dsn, schema))
         ch_rows = {t: store.query(f"SELECT count() FROM smartta.{t}")[0][0]
                    for t in ("ledger_records", "balance_changes", "nav_history", "blocks")}
@@ -387,7 +396,9 @@ def main() -> int:
         f"({rows_pg / max(s.get('pg', 1e-9), 1e-9):,.0f} rows/s of COPY time), the same "
         f"{sum(ch_rows.values()):,} into ClickHouse "
         f"({sum(ch_rows.values()) / max(s.get('clickhouse', 1e-9), 1e-9):,.0f} rows/s of "
-        "insert time).",
+        f"insert time). CPU per event: {cpu[0] / meta['events'] * 1e6:.0f} µs in the indexer "
+        f"process (fetching, projection, both writers), {cpu[1] / meta['events'] * 1e6:.0f} µs in "
+        "the verifying workers, plus PostgreSQL's own.",
         "",
         "| API route (`smartta api` process; one client, keep-alive) | p50 ms | p99 ms | requests |",
         "|---|---:|---:|---:|",
