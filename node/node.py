@@ -28,6 +28,7 @@ from node.consensus.service import ConsensusService
 from node.evidence import Equivocation, EquivocationWatch
 from node.execution.chain import Chain
 from node.network.init import GENESIS_FILE, KEYS_DIR, KEYSTORE_FILE, read_lock
+from node.network.local import RUN_DIR
 from node.network.spec import NetworkSpec, NodeSpec, SpecError
 from node.p2p.handshake import node_id_of
 from node.p2p.peers import PeerSpec
@@ -277,10 +278,47 @@ class Node:
             await self.transport.stop()
         self.chain.close()
 
+    def reload_peers(self) -> None:
+        """SIGHUP: re-read network.yaml's nodes, admit and dial the ones added since start (a
+        validator being rotated in) and refuse new connections from the ones removed. Besu's
+        equivalent is ``perm_reloadPermissionsFromFile`` with ``admin_addPeer``."""
+        if self.transport is None:
+            return
+        try:
+            self.spec = NetworkSpec.load(self.config.directory)
+        except SpecError as exc:
+            log.error("SIGHUP: %s; peers unchanged", exc)
+            return
+        allowed, static = self._peers()
+        self.transport.config.allowed = allowed
+        for peer in static:
+            self.transport.add_static_peer(peer)
+        log.info("SIGHUP: %d nodes allowed, %d static peers", len(allowed), len(static))
+
+    def apply_partition(self) -> None:
+        """SIGUSR1 (``smartta network drill partition``): isolate the peers named in
+        ``run/<name>.isolate`` (a JSON list), or heal when it is absent or empty. A signal and a
+        file rather than an RPC method: only who may kill this process can partition it."""
+        if self.transport is None:
+            return
+        path = self.config.directory / RUN_DIR / f"{self.me.name}.isolate"
+        try:
+            names = json.loads(path.read_text()) if path.exists() else []
+        except (OSError, ValueError) as exc:
+            log.error("SIGUSR1: %s is unreadable (%s); partition unchanged", path, exc)
+            return
+        self.transport.heal()
+        if names:
+            self.transport.isolate(str(n) for n in names)
+        log.warning("partition drill: %s", f"isolated from {', '.join(map(str, names))}" if names
+                    else "healed")
+
     async def run_until_signalled(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopped.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload_peers)
+        loop.add_signal_handler(signal.SIGUSR1, self.apply_partition)
         await self.start()
         print(json.dumps({"name": self.me.name, "rpc_http": self.rpc.url if self.rpc else None,
                           "pid": __import__("os").getpid()}), flush=True)
