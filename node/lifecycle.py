@@ -20,7 +20,7 @@ from rich.table import Table
 
 from chain.qbft.genesis import GenesisError
 from node.cli import DIR_OPTION, network, node, password
-from node.network import local
+from node.network import local, operate  # noqa: F401 - operate adds `network drill`, `bench`
 from node.network.spec import NetworkSpec, SpecError
 
 console = Console()
