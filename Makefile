@@ -27,14 +27,18 @@ $(STAMP_NPM): package.json package-lock.json
 demo: setup
 	$(BIN)/smartta demo
 
+# ape's pytest plugin is off for the Python suite (it would start a chain for every run); the
+# contract tests under tests/contracts/ape run through `ape test`, which turns it on.
 test: setup
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -p no:ape_test -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/ape test tests/contracts/ape -m "not slow"
 
 test-all: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -p no:ape_test $(PYTEST_ARGS)
+	$(BIN)/ape test tests/contracts/ape
 
 lint: setup
-	$(BIN)/ruff check chain observer node indexer ta_services tests benchmarks
+	$(BIN)/ruff check chain observer node indexer ta_services scripts tests benchmarks
 	$(BIN)/mypy
 
 bench: setup
