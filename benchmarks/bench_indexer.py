@@ -48,7 +48,7 @@ from results import write_section  # noqa: E402
 from indexer.analytics import ClickHouseStore  # noqa: E402
 from indexer.runner import ChainConfig, Indexer, IndexerConfig, RangePlanner  # noqa: E402
 
-FUNDS, INVESTORS, PER_TX = 10, 5_000, 1_000
+FUNDS, INVESTORS = 10, 5_000
 
 
 def log(msg: str) -> None:
@@ -57,8 +57,9 @@ def log(msg: str) -> None:
 
 # ---- 1. the chain ------------------------------------------------------------------------------
 
-def prepare(events: int) -> tuple[Path, dict[str, Any]]:
-    state = OUT / f"indexer-chain-{events}.json"
+def prepare(events: int, per_tx: int) -> tuple[Path, dict[str, Any]]:
+    state = OUT / (f"indexer-chain-{events}.json" if per_tx == 1_000
+                   else f"indexer-chain-{events}-{per_tx}.json")
     meta_file = state.with_suffix(".meta.json")
     if state.exists() and meta_file.exists():
         return state, json.loads(meta_file.read_text())
@@ -72,15 +73,15 @@ def prepare(events: int) -> tuple[Path, dict[str, Any]]:
         pending: list[str] = []
         done = 0
         while done < events:
-            batch = kit.entries(scenario.events(min(PER_TX, events - done)))
+            batch = kit.entries(scenario.events(min(per_tx, events - done)))
             pending.append(kit.append_raw(batch))
             done += len(batch)
-            if len(pending) >= 50:
+            if len(pending) >= max(50, 50_000 // per_tx):
                 _wait(node.url, pending)
                 pending = []
                 log(f"  {done:,} events")
         _wait(node.url, pending)
-        meta = {"ledger": kit.address.hex(), "events": done, "head": node.head(),
+        meta = {"ledger": kit.address.hex(), "events": done, "head": node.head(), "per_tx": per_tx,
                 "deploy_block": kit.deploy_block, "counts": scenario.counts,
                 "chain_id": kit.chain_id, "seconds": round(time.perf_counter() - started, 1)}
     meta_file.write_text(json.dumps(meta, indent=1))
@@ -142,8 +143,9 @@ def pg_dsn() -> tuple[str, str]:
     from pgserver.postgres_server import get_server
 
     folder = OUT / "pg"
-    folder.mkdir(parents=True, exist_ok=True)
-    folder.chmod(0o755)
+    if not folder.exists():
+        folder.mkdir(parents=True)
+        folder.chmod(0o755)  # pgserver's own user must reach it; initdb then narrows it
     server = get_server(folder, cleanup_mode="stop")
     return server.get_uri(), "embedded pgserver (PostgreSQL 16)"
 
@@ -312,6 +314,10 @@ def _free_port() -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--per-tx", type=int, default=1_000,
+                        help="records per appendBatch transaction (and so per log)")
+    parser.add_argument("--section", default="indexer",
+                        help="RESULTS.md section to write (one per chain layout)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--batch-events", type=int, default=50_000)
@@ -321,7 +327,7 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true", help="print, do not touch RESULTS.md")
     args = parser.parse_args()
 
-    state, meta = prepare(args.events)
+    state, meta = prepare(args.events, args.per_tx)
     ledger = bytes.fromhex(meta["ledger"])
     dsn, pg_kind = pg_dsn()
     schema = "bench_" + secrets.token_hex(3)
@@ -365,7 +371,8 @@ def main() -> int:
     s = status.seconds
     body = [
         f"A chain of {meta['events']:,} attested ledger events ({meta['head']:,} blocks, "
-        f"{logs:,} RecordsAppended logs of up to {PER_TX:,} records; {FUNDS} funds, "
+        f"{logs:,} RecordsAppended logs of {args.per_tx:,} records (the first holds the "
+        f"{FUNDS + INVESTORS:,} opening records); {FUNDS} funds, "
         f"{INVESTORS:,} investors) on anvil 1.7.1; {pg_kind}; ClickHouse: chdb "
         f"(the embedded engine) on disk. Load average before the run: "
         f"{load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f} (the machine is shared).",
@@ -410,7 +417,10 @@ def main() -> int:
     text = "\n".join(body)
     print(text)
     if not args.no_write:
-        write_section("indexer", "Indexer backfill and query API (`bench_indexer.py`)", text)
+        title = "Indexer backfill and query API (`bench_indexer.py`)"
+        if args.per_tx != 1_000:
+            title += f", {args.per_tx} records per transaction"
+        write_section(args.section, title, text)
     return 0
 
 

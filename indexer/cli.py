@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 from rich.live import Live
+from rich.progress_bar import ProgressBar
 from rich.table import Table as RichTable
 
 from indexer import access, digest, pg
@@ -191,11 +192,16 @@ class Display:
 
     def _table(self) -> RichTable:
         table = RichTable(title="smartta indexer", expand=False)
-        for col in ("source", "head", "indexed", "lag", "events", "events/s", "state"):
-            table.add_column(col, justify="right" if col not in ("source", "state") else "left")
+        for col in ("source", "progress", "head", "indexed", "lag", "events", "events/s",
+                    "rows/s", "state"):
+            table.add_column(col, justify="left" if col in ("source", "progress", "state")
+                             else "right")
         for s in self.statuses.values():
-            table.add_row(s.source, str(s.head), str(s.indexed), str(s.lag), f"{s.events:,}",
-                          f"{s.rate:,.0f}", s.state)
+            elapsed = max(time.monotonic() - s.started, 1e-9)
+            bar = ProgressBar(total=max(s.head, 1), completed=max(s.indexed, 0), width=24) \
+                if not s.source.startswith("bus:") else ""
+            table.add_row(s.source, bar, str(s.head), str(s.indexed), str(s.lag),
+                          f"{s.events:,}", f"{s.rate:,.0f}", f"{s.rows / elapsed:,.0f}", s.state)
         return table
 
     def __call__(self, status: Status) -> None:
@@ -206,7 +212,7 @@ class Display:
             self.last_line = time.monotonic()
             for s in self.statuses.values():
                 console.print(f"{s.source} head {s.head} indexed {s.indexed} lag {s.lag} "
-                              f"events {s.events} ({s.rate:,.0f}/s) {s.state}")
+                              f"events {s.events} ({s.rate:,.0f}/s) rows {s.rows} {s.state}")
 
 
 def fail(exc: BaseException) -> None:
