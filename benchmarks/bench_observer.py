@@ -12,6 +12,13 @@ with one process per core:
 The limit is raw coincurve public-key recovery plus the keccak that makes the address, for
 the same seals (and one signature per record), on all cores: nothing verifies a signature
 faster in Python. The target is at least 50% of it.
+
+``verify --replay`` (its own section, ``observer_replay``; ``--replay-only`` runs just that):
+three chains executed by our node (tests/observer/execchain.py: real py-evm execution, sealed
+by a quorum of 4 keys) are replayed from the genesis: empty blocks (the cost per block),
+blocks of plain transfers, and blocks of CeFi Event Ledger ``appendBatch`` calls. The
+reference is our node importing the same blocks into a fresh store (the same execution, plus
+its LMDB writes): replay cannot be faster than execution itself.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import chain  # noqa: F401 - first: with tests/ on the path, tests/chain would shadow chain/
+import node.execution.chain as _node  # noqa: F401 - likewise tests/node would shadow node/
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "observer"))
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
@@ -35,6 +43,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from coincurve import PublicKey
 from devchain import ChainBuilder
+from eth_abi.abi import encode as encode_abi
+from eth_account import Account
 from eth_hash.auto import keccak
 from hostile import HostileNode
 from ledgerchain import DOMAIN, ledger_chain
@@ -44,12 +54,16 @@ from chain.qbft import extra_data as xd
 from chain.qbft.hashing import commit_seal_hash
 from observer.abc import ChainSource
 from observer.records import LedgerWalk
+from observer.replay import Replay
 from observer.rpc import RpcSource
 from observer.verify import Verifier
 
 BLOCKS = 3000
 RECORD_BLOCKS = 24
 RECORDS_PER_CALL = 500
+REPLAY_EMPTY = 2000
+REPLAY_TRANSFER_BLOCKS, TRANSFERS_PER_BLOCK = 100, 50
+REPLAY_LEDGER_BLOCKS, REPLAY_RECORDS_PER_CALL = 20, 100
 
 
 class MemorySource(ChainSource):
@@ -85,14 +99,16 @@ class MemorySource(ChainSource):
 
 
 def _serve(served: Any, conn: Any) -> None:
-    with HostileNode(served) as node:
+    node = served if isinstance(served, HostileNode) else HostileNode(served)
+    with node:
         conn.send(node.url)
         conn.recv()  # until told to stop
 
 
 @contextmanager
 def node_process(served: Any) -> Iterator[str]:
-    """The chain served over HTTP by another process, as a real node would be."""
+    """The chain (or a HostileNode's view of one, not started) served over HTTP by another
+    process, as a real node would be."""
     ours, theirs = multiprocessing.Pipe()
     proc = multiprocessing.get_context("fork").Process(target=_serve, args=(served, theirs))
     proc.start()
@@ -137,6 +153,12 @@ def timed(genesis: Any, source: ChainSource, cores: int, ledger: bool) -> tuple[
 
 
 def main() -> None:
+    if "--replay-only" not in sys.argv[1:]:
+        seals_and_records()
+    replay()
+
+
+def seals_and_records() -> None:
     cores = os.cpu_count() or 1
     build = time.perf_counter()
     b = ChainBuilder(signers=lambda n, v: list(v))
@@ -197,6 +219,152 @@ def main() -> None:
     ]
     print("\n".join(lines))
     write_section("observer", "Observer verification (`bench_observer.py`)", "\n".join(lines))
+
+
+
+# --- verify --replay ---------------------------------------------------------------------------
+
+
+def executed_chains(work: Path) -> dict[str, Any]:
+    """Three chains our node executed and sealed: empty blocks, transfers, ledger calls."""
+    from execchain import ACTOR, USERS, WRITER, Builder, call_data, compiled_ledger
+
+    from chain.abc import AttestedEvent, LedgerDomain
+    from chain.attest import Eip712Scheme
+    from chain.ledger import canonical_delta, data_hash, onchain
+
+    chains: dict[str, Any] = {}
+    b = Builder(work / "empty")
+    for _ in range(REPLAY_EMPTY):
+        b.seal()
+    chains["empty blocks"] = b.chain
+
+    b = Builder(work / "transfers")
+    senders = [bytes(keccak(b"bench sender %d" % i)) for i in range(TRANSFERS_PER_BLOCK)]
+    for key in senders:  # funded by the genesis users, then each sends one transfer a block
+        b.send(bytes(USERS[0].key), to=bytes.fromhex(Account.from_key(key).address[2:]),
+               value=10**21, gas=21_000)
+    b.seal()
+    for n in range(REPLAY_TRANSFER_BLOCKS):
+        for i, key in enumerate(senders):
+            b.send(key, to=bytes(keccak(b"bench payee %d %d" % (n, i)))[:20], value=n + 1,
+                   gas=21_000, kind=(0, 1, 2)[i % 3])
+        b.seal()
+    chains["transfers"] = b.chain
+
+    b = Builder(work / "ledger")
+    writer = Account.from_key(WRITER).address
+    code = bytes.fromhex(compiled_ledger()["deploymentBytecode"]["bytecode"][2:])
+    deploy = b.send(WRITER, data=code + encode_abi(["address"], [writer]), gas=8_000_000)
+    b.seal()
+    ledger = b.receipt(deploy).contract_address
+    grant = "grantRole(bytes32,address)"
+    b.send(WRITER, to=ledger, data=call_data(grant, onchain.WRITER_ROLE, bytes.fromhex(writer[2:])))
+    b.send(WRITER, to=ledger, data=call_data(grant, onchain.ATTESTER_ROLE, ACTOR.address))
+    b.seal()
+    domain = LedgerDomain(b.genesis.chain_id, ledger)
+    seq = 0
+    for _ in range(REPLAY_LEDGER_BLOCKS):
+        entries = []
+        for _ in range(REPLAY_RECORDS_PER_CALL):
+            seq += 1
+            delta = canonical_delta("ORDER_PLACED", {
+                "order": f"ORD-{seq}", "investor": f"inv_{seq:016x}", "isin": "LU0000000009",
+                "side": "subscription", "amount": str(100 + seq), "currency": "EUR",
+                "dealing_date": "2026-11-25", "channel": "rest"})
+            event = AttestedEvent(ACTOR.address, "ORDER_PLACED", data_hash(delta), seq)
+            entries.append(onchain.Entry(ACTOR.address, "ORDER_PLACED", seq, delta,
+                                         Eip712Scheme().attest(event, domain, [ACTOR])))
+        appended = b.send(WRITER, to=ledger, data=onchain.encode_batch(entries), gas=20_000_000)
+        b.seal()
+        assert b.receipt(appended).status == 1
+    chains["ledger appendBatch"] = b.chain
+    return chains
+
+
+def node_import(executed: Any, directory: Path) -> float:
+    """Seconds our node takes to import (execute, verify, store) the chain into a new store."""
+    from node.execution.chain import Chain
+    from node.store.chaindb import ChainStore
+
+    other = Chain(executed.genesis, ChainStore(directory), clock=None)
+    start = time.perf_counter()
+    for n in range(1, executed.head.number + 1):
+        other.import_block(executed.block(n))
+    elapsed = time.perf_counter() - start
+    other.close()
+    return elapsed
+
+
+def timed_replay(genesis: Any, source: ChainSource, cores: int) -> tuple[float, Any]:
+    replay = Replay(genesis, source)
+    verifier = Verifier(genesis, [source], jobs=cores, replay=replay)
+    verifier._pool()
+    start = time.perf_counter()
+    report = verifier.advance()
+    elapsed = time.perf_counter() - start
+    verifier.close()
+    assert report.failure is None, report.failure
+    return elapsed, report
+
+
+def replay() -> None:
+    import tempfile
+
+    from execchain import serve
+
+    cores = os.cpu_count() or 1
+    work = Path(tempfile.mkdtemp(prefix="bench-replay-"))
+    build = time.perf_counter()
+    chains = executed_chains(work)
+    print(f"built in {time.perf_counter() - build:.0f} s", flush=True)
+    load_before = os.getloadavg()[0]
+    rows = []
+    for name, executed in chains.items():
+        blocks = executed.head.number
+        txs = sum(len(executed.block(n).transactions) for n in range(1, blocks + 1))
+        # best of two everywhere: the cores are shared, and the first run in a process warms
+        # caches (jump tables, compiled code) the second finds ready
+        reference = min(node_import(executed, work / f"import-{len(rows)}-{i}") for i in range(2))
+        served = serve(executed)
+        with node_process(served) as url:
+            measured = {}
+            for how, source in (("memory", MemorySource(served)), ("HTTP", RpcSource(url))):
+                runs = [timed_replay(executed.genesis, source, cores) for _ in range(2)]
+                measured[how] = min((elapsed, report.replay["seconds"]) for elapsed, report in runs)
+        rows.append((name, blocks, txs, reference, measured))
+        print(rows[-1], flush=True)
+    load = (load_before + os.getloadavg()[0]) / 2
+    lines = [
+        f"Chains executed and sealed by our node (tests/observer/execchain.py: 4 validators, base "
+        f"fee and block reward on, Cancun then Prague): {REPLAY_EMPTY:,} empty blocks; "
+        f"{REPLAY_TRANSFER_BLOCKS} blocks of {TRANSFERS_PER_BLOCK} value transfers (types 0, 1, "
+        f"2); {REPLAY_LEDGER_BLOCKS} blocks of one CeFi Event Ledger appendBatch of "
+        f"{REPLAY_RECORDS_PER_CALL} EIP-712-attested records. `verify --replay` from the "
+        f"genesis with {cores} seal workers; 'replay' is the part spent fetching transactions "
+        f"and executing, 'run' the whole verification; every figure is the best of two runs. "
+        f"Load average {load:.1f} during the run "
+        "(the machine is shared: compare ratios, not rates).",
+        "",
+        "| chain | source | run: blocks/s | replay: blocks/s | replay: transactions/s | "
+        "node import: blocks/s | replay speed vs node import |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, blocks, txs, reference, measured in rows:
+        for how, (run, replayed) in measured.items():
+            lines.append(
+                f"| {name} | {how} | {blocks / run:,.0f} | {blocks / replayed:,.0f} | "
+                f"{txs / replayed:,.0f} | {blocks / reference:,.0f} | {reference / replayed:.0%} |")
+    records = REPLAY_LEDGER_BLOCKS * REPLAY_RECORDS_PER_CALL
+    ledger_replay = rows[-1][4]["memory"][1]
+    lines += ["", f"Ledger records executed again: {records / ledger_replay:,.0f} records/s (from "
+              "memory). Node import executes the same blocks, verifies their seals and writes "
+              "them to LMDB; replay executes them with the state in memory (its seals are "
+              "verified beside it, by the workers). Per transaction both are py-evm execution "
+              "with chain/execution's rules, which bounds replay."]
+    print("\n".join(lines))
+    write_section("observer_replay", "Observer replay (`bench_observer.py`, `verify --replay`)",
+                  "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ every block, comparing nodes when given several.
 The run is a pipeline: a thread fetches ranges of blocks from every node ahead of time; the
 main thread parses them and follows the validator set (``ChainTracker``); a pool of processes,
 one per core, checks the headers and recovers the seals (``verify_job``); results are taken
-back in block order, compared across nodes, handed to the ledger record walk, counted and
-checkpointed. The first failure stops the run and is reported exactly.
+back in block order, compared across nodes, executed again (``--replay``, in the main
+process, ``observer.replay``), handed to the ledger record walk, counted and checkpointed. The
+first failure stops the run and is reported exactly.
 """
 
 from __future__ import annotations

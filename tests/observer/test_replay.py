@@ -6,6 +6,9 @@ block's transactions do not produce, or a transaction the rules refuse."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -231,3 +234,15 @@ def _genesis_file(chain, directory):
     path = directory / "genesis.json"
     path.write_text(json.dumps(chain.genesis.raw))
     return path
+
+
+def test_replay_imports_nothing_outside_the_base_install():
+    """A regulator installs chain/ and observer/ alone: replay must not reach into node/ or an
+    extra's packages."""
+    code = ("import sys, observer.cli, observer.replay; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'node', 'indexer', "
+            "'ta_services', 'lmdb', 'aiohttp', 'yaml', 'websockets', 'asyncpg', 'fastapi'}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).parents[2])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
