@@ -8,6 +8,7 @@ registered). Heavy imports wait until a command runs, so ``smartta --help`` stay
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -212,3 +213,77 @@ def network_drill(kind: str, directory: Path, count: int | None, nodes: tuple[st
         console.print("[bold green]PASS[/bold green]" if result.passed else "[bold red]FAIL[/bold red]")
     if not result.passed:
         sys.exit(1)
+
+
+# ---- smartta network bench ------------------------------------------------------------------------
+
+DEFAULT_ROUNDS = ("label=single peak,fixed-load=1000,txs=5000",
+                  "label=batch of 50 peak,fixed-load=20,txs=100,batch=50")
+
+
+@network.command("bench")
+@DIR_OPTION
+@RPC_OPTION
+@click.option("--round", "rounds", multiple=True, metavar="SPEC",
+              help="A round: fixed-rate=TPS or fixed-load=N, txs=N, batch=RECORDS, label=TEXT "
+                   "(comma-separated; repeat for more rounds). Default: "
+                   + " and ".join(f"'{r}'" for r in DEFAULT_ROUNDS))
+@click.option("--warmup", type=click.IntRange(0), default=500, show_default=True,
+              help="Transactions sent before the measured rounds (not reported).")
+@click.option("--senders", type=click.IntRange(1), default=200, show_default=True)
+@click.option("--connections", type=click.IntRange(1), default=16, show_default=True)
+@click.option("--artifact", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path(".build") / "__local__.json", show_default=True,
+              help="ape's compiled manifest holding CeFiEventLedger (`ape compile`).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the round reports to this JSON file.")
+def network_bench(directory: Path, rpc: tuple[str, ...], rounds: tuple[str, ...], warmup: int,
+                  senders: int, connections: int, artifact: Path, json_out: Path | None) -> None:
+    """Load a running network with ledger appends and report Caliper's figures per round.
+
+    Deploys a fresh CeFiEventLedger, gives throwaway senders its writer and attester roles, and
+    sends pre-signed append (or appendBatch) transactions spread over the validators' and RPC
+    nodes' JSON-RPC. Reports successes, failures, send rate, throughput and latency (min, avg,
+    max, p50, p95, p99, submit to final). It writes to the chain: run it on test networks.
+    """
+    import asyncio
+
+    from rich.table import Table
+
+    from node.network import live
+    from node.network.loadgen import Bench, BenchError, Round, Target, parse_round
+
+    spec = _spec(directory)
+    overrides = _rpc_overrides(rpc)
+    writers = [n for n in spec.nodes if not n.is_observer]
+    watch = spec.validators[0]
+    target = Target([overrides.get(n.name, live.default_url(n)) for n in writers],
+                    overrides.get(watch.name, live.default_url(watch)),
+                    None if watch.name in overrides else f"ws://{watch.host}:{watch.rpc_ws_port}")
+    try:
+        plan = [parse_round(r) for r in rounds or DEFAULT_ROUNDS]
+        warm = Round("warm-up", warmup, "fixed-load", 200) if warmup else None
+        bench = Bench(target, senders=senders, connections=connections, artifact=artifact, say=_say)
+        reports = asyncio.run(bench.run(plan, warm))
+    except BenchError as exc:
+        raise click.ClickException(str(exc)) from exc
+    table = Table(title=f"{spec.name}: ledger appends, {senders} senders, {connections} connections "
+                        f"over {len(target.submit)} nodes")
+    for col in ("round", "succ", "fail", "send rate tps", "throughput tps", "events/s",
+                "latency min/avg/max s", "p50/p95/p99 s", "blocks"):
+        table.add_column(col)
+    for r in reports:
+        table.add_row(r.label, str(r.succ), str(r.fail), f"{r.send_rate:.0f}", f"{r.throughput:.0f}",
+                      f"{r.events_per_second:.0f}",
+                      f"{r.latency_min:.2f}/{r.latency_avg:.2f}/{r.latency_max:.2f}",
+                      f"{r.latency_p50:.2f}/{r.latency_p95:.2f}/{r.latency_p99:.2f}", str(r.blocks))
+    console.print(table)
+    for r in reports:
+        for error in r.errors:
+            console.print(f"[yellow]{r.label}: {error}[/yellow]")
+    if json_out is not None:
+        assert bench.workload is not None
+        json_out.write_text(json.dumps({
+            "network": spec.name, "ledger": "0x" + bench.workload.ledger.hex(), "senders": senders,
+            "connections": connections, "submit": target.submit,
+            "rounds": [r.to_json() for r in reports]}, indent=2) + "\n")
