@@ -197,6 +197,7 @@ class Indexer:
         self._stopping = asyncio.Event()
         self._deferred = False
         self._caught_up: set[str] = set()
+        self._claimed: dict[str, ChainConfig] = {}
 
     def stop(self) -> None:
         """Finish the batches in hand, then return from ``run`` (a signal handler calls it)."""
@@ -273,6 +274,7 @@ class Indexer:
 
     async def _maybe_defer_indexes(self, writer: PgWriter) -> None:
         self._caught_up = set()
+        self._claimed = {}
         async with self._lock:
             fresh = not await writer.conn.fetchval(
                 f"SELECT exists(SELECT 1 FROM {writer.schema}.checkpoints)")
@@ -344,6 +346,11 @@ class Indexer:
                 raise IndexerError(f"{chain.url} is chain {chain_id}, not {chain.chain_id} as "
                                    "configured; check the URL")
             spec = SourceSpec(chain_id, chain.ledger, chain.tokens, chain.claims)
+            if self._claimed.get(spec.name, chain) is not chain:
+                raise IndexerError(f"two configured sources are chain {chain_id}; index its "
+                                   "ledger and its tokens as one source (--token without "
+                                   "--token-rpc)")
+            self._claimed[spec.name] = chain
             status = self.status.setdefault(spec.name, Status(spec.name, chain.url))
             status.url = chain.url
             async with self._lock:

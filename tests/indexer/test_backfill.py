@@ -143,3 +143,9 @@ def test_an_index_that_already_holds_rows_keeps_its_indexes_while_catching_up(
     run(Indexer(cfg, analytics, progress=lambda s: seen.append(s.state)).run(follow=False))
     assert "building indexes" not in seen
     assert "ledger_records_type" in _indexes(pg_dsn, schema)
+
+
+def test_one_chain_configured_as_two_sources_is_refused(pg_dsn, schema, analytics, node, ledger):
+    twice = (ChainConfig(node.url, ledger=ledger.address), ChainConfig(node.url, tokens=(b"\x01" * 20,)))
+    with pytest.raises(IndexerError, match="two configured sources are chain"):
+        run(Indexer(IndexerConfig(pg_dsn, twice, schema=schema), analytics).run(follow=False))
