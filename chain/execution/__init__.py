@@ -2,7 +2,9 @@
 to turn a parent state and a block's transactions into the roots its header commits to.
 
 - ``forks``: the forks a genesis schedules (London from block 0, Shanghai/Cancun/Prague by
-  time) as py-evm state classes with Besu's QBFT rules;
+  time) as py-evm state classes with Besu's QBFT rules; ``jit``: contract code that runs
+  again is translated into Python per basic block (py-evm's results, several times faster);
+  ``precompiles``: ecrecover without eth-keys' overhead;
 - ``statedb``: world state over trie nodes read through one function, committed once per block
   through ``mpt`` (Merkle-Patricia tries built in batches);
 - ``executor``: one block's execution (``BlockRunner``); ``block``: a block's environment from

@@ -54,6 +54,8 @@ from eth.vm.message import Message
 from eth.vm.opcode import _FastOpcode
 from eth_utils.exceptions import ValidationError
 
+from chain.execution.jit import Programs
+from chain.execution.precompiles import ECRECOVER_ADDRESS, ecrecover
 from chain.execution.statedb import EMPTY_CODE_HASH, StateDB
 from chain.qbft.genesis import Genesis, GenesisError
 
@@ -87,6 +89,10 @@ class _Computation:
     code, so it is kept per code)."""
 
     contract_size_limit = EIP170_LIMIT
+    pyevm_opcodes: dict[int, Any] = {}
+    """py-evm's own opcode table of the fork: names and fixed gas for the translator."""
+    programs = Programs()
+    """Translated code, shared by every fork's computations (kept per opcode table)."""
 
     def __init__(self, state: Any, message: Any, transaction_context: Any) -> None:
         super().__init__(state, message, transaction_context)  # type: ignore[call-arg]
@@ -103,9 +109,10 @@ class _Computation:
     def apply_computation(cls, state: Any, message: Any, transaction_context: Any,
                           parent_computation: Any = None) -> Any:
         """py-evm's ``BaseComputation.apply_computation`` (the same bookkeeping of created
-        contracts, initcode gas and precompiles) with the instruction loop reading the code
-        bytes by program counter instead of through a generator, and without its per-opcode
-        debug-logging check."""
+        contracts, initcode gas and precompiles) running code that ran before as translated
+        Python (``chain.execution.jit``), and other code with an instruction loop that reads
+        the code bytes by program counter instead of through a generator, without py-evm's
+        per-opcode debug-logging check."""
         with cast(Any, cls(state, message, transaction_context)) as computation:
             if computation.is_origin_computation:
                 computation.contracts_created = []
@@ -122,17 +129,21 @@ class _Computation:
                 return computation
             stream = computation.code
             code = stream._raw_code_bytes
-            size = len(code)
             table = computation.opcodes
+            program = cls.programs.get(code, table, cls.pyevm_opcodes) if code else None
             try:
-                while True:
-                    pc = stream.program_counter
-                    op = code[pc] if pc < size else 0x00  # past the end is STOP
-                    stream.program_counter = pc + 1
-                    fn = table.get(op)
-                    if fn is None:
-                        fn = InvalidOpcode(op)
-                    fn(computation)
+                if program is not None:
+                    program.run(computation)
+                else:
+                    size = len(code)
+                    while True:
+                        pc = stream.program_counter
+                        op = code[pc] if pc < size else 0x00  # past the end is STOP
+                        stream.program_counter = pc + 1
+                        fn = table.get(op)
+                        if fn is None:
+                            fn = InvalidOpcode(op)
+                        fn(computation)
             except Halt:
                 pass
         return computation
@@ -454,7 +465,8 @@ def _jump(conditional: bool, cost: int, mnemonic: str) -> Callable[..., Any]:
         meter.gas_remaining -= cost
         values = computation._stack.values
         if len(values) < need:
-            raise InsufficientStack(f"Wanted {need} stack items, only had {len(values)}")
+            raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}" if conditional
+                                    else "Wanted 1 stack item, had none")  # py-evm's wording
         dest = _int(values.pop())
         if conditional and not _int(values.pop()):
             return
@@ -488,7 +500,7 @@ def _mstore(cost: int, mnemonic: str) -> Callable[..., Any]:
         meter.gas_remaining -= cost
         values = computation._stack.values
         if len(values) < 2:
-            raise InsufficientStack(f"Wanted 2 stack items, only had {len(values)}")
+            raise InsufficientStack("Wanted 1 stack item, had none")  # py-evm pops one at a time
         start = _int(values.pop())
         value = values.pop()
         word = value.to_bytes(32, "big") if type(value) is int else value.rjust(32, b"\x00")
@@ -563,7 +575,9 @@ def _state_class(name: str, contract_size_limit: int) -> type[StateAPI]:
     title = name.capitalize()
     comp = type(f"Qbft{title}Computation", (_Computation, computation),
                 {"contract_size_limit": contract_size_limit,
-                 "opcodes": _fast_opcodes(computation.opcodes)})
+                 "opcodes": _fast_opcodes(computation.opcodes),
+                 "pyevm_opcodes": computation.opcodes,
+                 "_precompiles": {**computation.get_precompiles(), ECRECOVER_ADDRESS: ecrecover}})
     exe = type(f"Qbft{title}Executor", (_Executor, executor), {})
     return cast(type[StateAPI], type(f"Qbft{title}State", (_State, state), {
         "computation_class": comp, "transaction_executor_class": exe}))
