@@ -35,7 +35,7 @@ import os
 import secrets
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -491,35 +491,44 @@ class Bench:
         final = {h: self.finality.at[h] for h in submitted if h in self.finality.at}
         return summarise(r, submitted, final, refused, self.finality.blocks, errors, signing)
 
-    async def run(self, rounds: Sequence[Round], warmup: Round | None = None,
-                  on_round: Callable[[RoundReport], None] | None = None) -> list[RoundReport]:
+    @contextlib.asynccontextmanager
+    async def connected(self) -> AsyncIterator[Bench]:
+        """HTTP connections and the finality follower, for ``setup`` and ``run_round`` calls."""
         connector = aiohttp.TCPConnector(limit=self.connections + 4)
         async with aiohttp.ClientSession(connector=connector) as session:
             self._session = session
             ready = asyncio.Event()
             self._follower = asyncio.create_task(self._follow(ready))
+            waiting = asyncio.create_task(ready.wait())
+            await asyncio.wait({waiting, self._follower}, timeout=30,
+                               return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+            if self._follower.done():
+                try:
+                    self._follower.result()
+                except (aiohttp.ClientError, OSError) as exc:
+                    raise BenchError(f"cannot follow {self.target.watch_ws or self.target.watch_http}"
+                                     f": {exc}; is the node running?") from exc
+            if not ready.is_set():
+                raise BenchError(f"no newHeads subscription at {self.target.watch_ws} within 30s")
             try:
-                await asyncio.wait_for(ready.wait(), 30)
-            except TimeoutError:
-                raise BenchError(f"no newHeads subscription at {self.target.watch_ws} within 30s"
-                                 ) from None
-            try:
-                await self.setup()
-                if warmup is not None:
-                    self.say(f"warm-up: {warmup.txs} transactions")
-                    await self.run_round(warmup)
-                reports = []
-                for r in rounds:
-                    self.say(f"round {r.label}: {r.txs} transactions, {r.control} {r.value:g}")
-                    report = await self.run_round(r)
-                    reports.append(report)
-                    if on_round is not None:
-                        on_round(report)
-                return reports
+                yield self
             finally:
                 self._follower.cancel()
                 with contextlib.suppress(asyncio.CancelledError, BenchError):
                     await self._follower
+
+    async def run(self, rounds: Sequence[Round], warmup: Round | None = None) -> list[RoundReport]:
+        async with self.connected():
+            await self.setup()
+            if warmup is not None:
+                self.say(f"warm-up: {warmup.txs} transactions")
+                await self.run_round(warmup)
+            reports = []
+            for r in rounds:
+                self.say(f"round {r.label}: {r.txs} transactions, {r.control} {r.value:g}")
+                reports.append(await self.run_round(r))
+            return reports
 
 
 def cpu_seconds(pid: int) -> float | None:
