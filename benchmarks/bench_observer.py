@@ -335,8 +335,13 @@ def replay() -> None:
         rows.append((name, blocks, txs, reference, measured))
         print(rows[-1], flush=True)
     load = (load_before + os.getloadavg()[0]) / 2
+    import subprocess
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=Path(__file__).parent).stdout.strip() or "unknown"
     lines = [
-        f"Chains executed and sealed by our node (tests/observer/execchain.py: 4 validators, base "
+        f"Working tree at commit {commit}. Chains executed and sealed by our node "
+        f"(tests/observer/execchain.py: 4 validators, base "
         f"fee and block reward on, Cancun then Prague): {REPLAY_EMPTY:,} empty blocks; "
         f"{REPLAY_TRANSFER_BLOCKS} blocks of {TRANSFERS_PER_BLOCK} value transfers (types 0, 1, "
         f"2); {REPLAY_LEDGER_BLOCKS} blocks of one CeFi Event Ledger appendBatch of "
