@@ -44,7 +44,7 @@ DDL: dict[str, tuple[tuple[str, ...], str, str | None]] = {
     "ledger_records": (("UInt64", "UInt64", "UInt64", H32, H32, "UInt32", A20, LC, "UInt64",
                         "UInt8", H32, H32, H32, H32, TIME, "String", "Nullable(String)",
                         "Nullable(String)", "Nullable(String)", "Nullable(String)",
-                        "Nullable(String)"),
+                        "Nullable(String)", f"Nullable({DEC})"),
                        "chain_id, event_type, seq", "toYYYYMM(time)"),
     "balance_changes": ((LC, "UInt64", "UInt64", "UInt64", "UInt8", LC, "String", DEC, DEC,
                          TIME), "kind, chain_id, asset, block_number, ordinal, leg",
@@ -127,6 +127,9 @@ class ClickHouseStore(AnalyticsStore):
                 part = f" PARTITION BY {partition}" if partition else ""
                 self.client.command(f"CREATE TABLE IF NOT EXISTS {db}.{t.name} ({cols}) "
                                     f"ENGINE = ReplacingMergeTree ORDER BY ({order}){part}")
+            # Columns added after a table was first created (PostgreSQL migration 0003).
+            self.client.command(f"ALTER TABLE {db}.ledger_records ADD COLUMN IF NOT EXISTS "
+                                f"units Nullable({DEC})")
             self.client.command(f"CREATE TABLE IF NOT EXISTS {db}.checkpoints (source String, "
                                 "a Int64, b Int64, version UInt64) "
                                 "ENGINE = ReplacingMergeTree(version) ORDER BY source")

@@ -109,6 +109,7 @@ class LedgerRecordOut(BaseModel):
     counterparty: str | None
     reference: str | None
     finding: str | None = Field(description="why the delta fails its schema, if it does")
+    units: str | None = Field(description="the delta's units field, if any")
 
 
 class RecordsPage(BaseModel):
@@ -573,7 +574,7 @@ def _events_per_type(store: AnalyticsStore, chain: int, height: int, granularity
 def _flows(store: AnalyticsStore, chain: int, height: int, isin: str, granularity: str,
            ) -> list[dict[str, Any]]:
     bucket = "toString(toDate(time))" if granularity == "day" else "toString(block_number)"
-    units = "toDecimal256OrZero(JSONExtractString(delta, 'units'), 30)"
+    units = "ifNull(units, 0)"
     rows = store.query(
         f"SELECT {bucket} AS b, sumIf({units}, event_type = 'UNITS_ISSUED'), "
         f"sumIf({units}, event_type = 'UNITS_REDEEMED'), countIf(event_type = 'UNITS_ISSUED'), "
@@ -614,7 +615,7 @@ def _aum(store: AnalyticsStore, chain: int, height: int, isin: str) -> list[dict
 def _blocks(store: AnalyticsStore, chain: int, height: int, from_block: int, limit: int,
             ) -> list[dict[str, Any]]:
     db = _db(store)
-    units = "toDecimal256OrZero(JSONExtractString(delta, 'units'), 30)"
+    units = "ifNull(r.units, 0)"
     rows = store.query(
         f"SELECT b.number, b.time, b.log_count, countIf(r.seq != 0), "
         f"sumIf({units}, r.event_type = 'UNITS_ISSUED'), "

@@ -157,7 +157,7 @@ def verify_ledger(chain_id: int, ledger: bytes, start: tuple[int, bytes] | None,
                 raise LedgerIntegrityError(
                     f"{finding} (in {where} from {url}). The ledger as served does not verify, "
                     "so nothing of this batch was written; compare with another node")
-            fund = investor = counterparty = reference = None
+            fund = investor = counterparty = reference = units = None
             if finding is None:
                 # The walker has checked the delta is canonical and fits its schema.
                 d = json.loads(record.delta)
@@ -165,6 +165,8 @@ def verify_ledger(chain_id: int, ledger: bytes, start: tuple[int, bytes] | None,
                 investor = d.get("investor", d.get("from_investor"))
                 counterparty = d.get("to_investor")
                 reference = d.get("order", d.get("transfer", d.get("distribution")))
+                if "units" in d:
+                    units = Decimal(d["units"])
                 if record.event_type in FACT_TYPES:
                     facts.append((len(rows), record.event_type, d))
             rows.append((
@@ -173,7 +175,7 @@ def verify_ledger(chain_id: int, ledger: bytes, start: tuple[int, bytes] | None,
                 record.data_hash, record.previous_hash,
                 walker.report.head_hash,  # the walker's head is now this record's hash
                 time, record.delta, fund, investor, counterparty, reference,
-                None if finding is None else f"{finding.check}: {finding.message}"))
+                None if finding is None else f"{finding.check}: {finding.message}", units))
     rep = walker.report
     return LedgerChunk(start, (rep.head_seq, rep.head_hash), rows, facts)
 

@@ -127,7 +127,7 @@ def _time(value: dt.datetime | None) -> str | None:
 
 RECORD_COLUMNS = ("seq, block_number, block_hash, tx_hash, log_index, actor, event_type, nonce, "
                   "scheme, attestation_id, data_hash, previous_hash, record_hash, time, delta, "
-                  "fund, investor, counterparty, reference, finding, chain_id")
+                  "fund, investor, counterparty, reference, finding, chain_id, units")
 
 
 def record_json(r: asyncpg.Record) -> dict[str, Any]:
@@ -145,7 +145,7 @@ def record_json(r: asyncpg.Record) -> dict[str, Any]:
         "previousHash": _hex(r["previous_hash"]), "recordHash": _hex(r["record_hash"]),
         "delta": delta.decode("utf-8", errors="replace"), "fields": parsed,
         "fund": r["fund"], "investor": r["investor"], "counterparty": r["counterparty"],
-        "reference": r["reference"], "finding": r["finding"],
+        "reference": r["reference"], "finding": r["finding"], "units": _dec(r["units"]),
     }
 
 
@@ -156,8 +156,9 @@ async def records(view: View, *, event_type: str | None = None, actor: bytes | N
     limit = check_limit(limit)
     key, height = decode_cursor(cursor)
     height = view.ledger_height if height is None else min(height, view.ledger_height)
-    where = ["block_number <= $1"]
-    args: list[Any] = [height]
+    # chain_id first: the primary key (chain_id, seq) then serves the plain listing.
+    where = ["chain_id = $1", "block_number <= $2"]
+    args: list[Any] = [view.ledger_chain, height]
 
     def add(sql: str, value: Any) -> None:
         args.append(value)
@@ -197,8 +198,8 @@ async def records(view: View, *, event_type: str | None = None, actor: bytes | N
 
 async def record(view: View, seq: int) -> dict[str, Any]:
     row = await view.conn.fetchrow(
-        f"SELECT {RECORD_COLUMNS} FROM {view.t('ledger_records')} WHERE seq = $1 AND "
-        f"block_number <= $2", seq, view.ledger_height)
+        f"SELECT {RECORD_COLUMNS} FROM {view.t('ledger_records')} WHERE chain_id = $1 AND "
+        f"seq = $2 AND block_number <= $3", view.ledger_chain, seq, view.ledger_height)
     if row is None:
         raise QueryError(f"no ledger record {seq} (indexed up to record {view.ledger_seq})",
                          status=404, kind="not-found")
@@ -410,7 +411,8 @@ async def domain_events(view: View, *, topic: str | None = None, event_type: str
 async def order(view: View, reference: str) -> dict[str, Any]:
     recs = await view.conn.fetch(
         f"SELECT {RECORD_COLUMNS} FROM {view.t('ledger_records')} WHERE reference = $1 AND "
-        f"block_number <= $2 ORDER BY seq", reference, view.ledger_height)
+        f"chain_id = $2 AND block_number <= $3 ORDER BY seq", reference, view.ledger_chain,
+        view.ledger_height)
     events = await view.conn.fetch(
         f"SELECT * FROM {view.t('domain_events')} WHERE aggregate_id = $1 ORDER BY xid, id",
         reference)

@@ -42,12 +42,12 @@ LEDGER_RECORDS = Table(
     ("chain_id", "seq", "block_number", "block_hash", "tx_hash", "log_index", "actor",
      "event_type", "nonce", "scheme", "attestation_id", "data_hash", "previous_hash",
      "record_hash", "time", "delta", "fund", "investor", "counterparty", "reference",
-     "finding"),
+     "finding", "units"),
     ("chain_id", "seq"),
     ("chain_id", "seq", "block_number", "block_hash", "tx_hash", "log_index", "actor",
      "event_type", "nonce", "scheme", "attestation_id", "data_hash", "previous_hash",
      "record_hash", "time", "delta", "fund", "investor", "counterparty", "reference",
-     "finding"),
+     "finding", "units"),
 )
 
 BALANCE_CHANGES = Table(
