@@ -652,7 +652,8 @@ class Rotator:
                 state = (f"it is at block {probe.height} of {head}" if probe.height is not None
                          else f"it does not answer at {probe.url}")
                 raise CampaignError(f"{node.name} is not synced after {self.timeout:.0f}s ({state}); "
-                                    f"{where}, then run the same command again to resume")
+                                    f"{where}, then resume with the same command and --new-node "
+                                    f"{node.name}")
             time.sleep(0.5)
 
     def _campaign(self, subject: bytes, add: bool) -> Outcome:
@@ -680,7 +681,7 @@ class Rotator:
             time.sleep(0.5)
         raise CampaignError(f"{_a(address)} is a validator but sealed no block in {self.timeout:.0f}s; "
                             "the old key is still in the set, nothing is lost: check the new node's "
-                            "peers and log, then run the same command again")
+                            "peers and log, then resume with the same command and --new-node")
 
     def _retire(self, old: bytes, new: NodeSpec) -> Path | None:
         """Take the old node out of network.yaml, stop it and move its key aside (kept, not
