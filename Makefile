@@ -8,6 +8,9 @@ BIN := $(VENV)/bin
 STAMP_PY := $(VENV)/.setup-stamp
 STAMP_NPM := node_modules/.setup-stamp
 PYTEST_ARGS ?=
+# ape keeps packages, compilers' caches and accounts per checkout: a global ~/.ape shared by two
+# checkouts mixes their dependencies (same name and version, different sources).
+export APE_DATA_FOLDER ?= $(CURDIR)/.ape-data
 
 .PHONY: setup demo test test-all lint bench clean trex-suite
 

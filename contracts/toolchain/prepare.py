@@ -7,6 +7,11 @@
    contract types in ``contracts/trex/`` (git-ignored: third-party bytecode is never committed),
    keeping both the deployment and the runtime bytecode, so ``project.Token`` and friends are
    ordinary project contracts.
+3. Lays out the OpenZeppelin sources our contracts import (``access/``, ``utils/``,
+   ``interfaces/`` of the npm package) in ``.ape-deps/openzeppelin/`` (git-ignored), ape's
+   dependency for them. The whole npm package (500+ files) would be unpacked by ape into
+   ``contracts/.cache/``, and ape 0.8 lists at most 500 files under ``contracts/``: our own
+   sources and the T-REX contract types would silently fall off that list.
 
 Standard library only: it runs before anything else is known to work.
 """
@@ -27,6 +32,9 @@ MARKER = "# smartta solc-js shim"
 TREX = ROOT / "node_modules" / "@tokenysolutions" / "t-rex" / "artifacts"
 ONCHAINID = ROOT / "node_modules" / "@onchain-id" / "solidity" / "artifacts"
 OUT = ROOT / "contracts" / "trex"
+OPENZEPPELIN = ROOT / "node_modules" / "@openzeppelin" / "contracts"
+OZ_OUT = ROOT / ".ape-deps" / "openzeppelin"
+OZ_PARTS = ("access", "utils", "interfaces")
 
 # name -> artifact path. T-REX does not ship IdFactory or IdentityProxy, so the ONCHAINID
 # stack comes from its own package (as T-REX's fixtures do); ClaimIssuer and Identity too, so
@@ -136,10 +144,29 @@ def convert_artifacts() -> int:
     return written
 
 
+def layout_openzeppelin() -> None:
+    if not OPENZEPPELIN.is_dir():
+        raise PrepareError(f"{OPENZEPPELIN} is missing: run `npm ci` (make setup does)")
+    version = json.loads((OPENZEPPELIN / "package.json").read_text())["version"]
+    stamp = OZ_OUT / ".version"
+    if stamp.exists() and stamp.read_text() == version:
+        return
+    if OZ_OUT.exists():
+        shutil.rmtree(OZ_OUT)
+    for part in OZ_PARTS:
+        shutil.copytree(OPENZEPPELIN / part, OZ_OUT / part)
+    stamp.write_text(version)
+    # ape's unpacked copy of the previous layout, if any, must not linger in contracts/.
+    shutil.rmtree(ROOT / "contracts" / ".cache", ignore_errors=True)
+    print(f"openzeppelin: {', '.join(OZ_PARTS)} of @openzeppelin/contracts {version} in "
+          f"{OZ_OUT.relative_to(ROOT)}")
+
+
 def main() -> int:
     try:
         install_shim()
         convert_artifacts()
+        layout_openzeppelin()
     except PrepareError as exc:
         print(f"contracts/toolchain/prepare.py: {exc}", file=sys.stderr)
         return 1
