@@ -139,6 +139,10 @@ def verify_ledger(chain_id: int, ledger: bytes, start: tuple[int, bytes] | None,
     rows: list[tuple[Any, ...]] = []
     facts: list[tuple[int, str, dict[str, Any]]] = []
     times: dict[int, dt.datetime] = {}
+    # One object per distinct actor, type, fund and investor: the rows travel back from a
+    # worker process pickled, and pickle sends an object it has seen as a reference.
+    same: dict[Any, Any] = {}
+    one = same.setdefault
     for entry in entries:
         log, block = entry.log, entry.block
         where = f"RecordsAppended log {log.log_index} of block {log.block_number}"
@@ -158,20 +162,25 @@ def verify_ledger(chain_id: int, ledger: bytes, start: tuple[int, bytes] | None,
                     f"{finding} (in {where} from {url}). The ledger as served does not verify, "
                     "so nothing of this batch was written; compare with another node")
             fund = investor = counterparty = reference = units = None
+            event_type = one(record.event_type, record.event_type)
             if finding is None:
                 # The walker has checked the delta is canonical and fits its schema.
                 d = json.loads(record.delta)
+                for key in ("isin", "investor", "from_investor", "to_investor", "currency"):
+                    if key in d:
+                        d[key] = one(d[key], d[key])
                 fund = d.get("isin")
                 investor = d.get("investor", d.get("from_investor"))
                 counterparty = d.get("to_investor")
                 reference = d.get("order", d.get("transfer", d.get("distribution")))
                 if "units" in d:
                     units = Decimal(d["units"])
-                if record.event_type in FACT_TYPES:
-                    facts.append((len(rows), record.event_type, d))
+                if event_type in FACT_TYPES:
+                    facts.append((len(rows), event_type, d))
             rows.append((
                 chain_id, record.seq, block.number, block.hash, log.tx_hash, log.log_index,
-                record.actor, record.event_type, record.nonce, scheme, record.attestation_id,
+                one(record.actor, record.actor), event_type, record.nonce, scheme,
+                record.attestation_id,
                 record.data_hash, record.previous_hash,
                 walker.report.head_hash,  # the walker's head is now this record's hash
                 time, record.delta, fund, investor, counterparty, reference,
