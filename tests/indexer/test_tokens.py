@@ -83,10 +83,9 @@ class Chain:
         return self.send(sender, data, to)
 
 
-def test_a_real_trex_token_and_identities_are_indexed(pg_dsn, schema, analytics, node):
-    if not hasattr(node, "call"):
-        pytest.skip("needs anvil's unlocked accounts")
-    c = Chain(node.url)
+def deploy_trex(c: Chain) -> dict[str, Any]:
+    """A T-REX suite from its npm artifacts: registries, compliance, the token, two investors
+    with ONCHAINID identities; a claim, a mint, a transfer, a burn, a freeze."""
     ctr, tir = c.deploy("ClaimTopicsRegistry"), c.deploy("TrustedIssuersRegistry")
     irs, ir = c.deploy("IdentityRegistryStorage"), c.deploy("IdentityRegistry")
     mc, token = c.deploy("ModularCompliance"), c.deploy("Token")
@@ -109,10 +108,19 @@ def test_a_real_trex_token_and_identities_are_indexed(pg_dsn, schema, analytics,
            ["uint256", "uint256", "address", "bytes", "bytes", "string"],
            [1, 1, identities[ALICE], b"\x01" * 65, b"kyc ok", ""])
     c.call(AGENT, token, "unpause()", [], [])
-    c.call(AGENT, token, "mint(address,uint256)", ["address", "uint256"], [ALICE, 1000])
+    mint = c.call(AGENT, token, "mint(address,uint256)", ["address", "uint256"], [ALICE, 1000])
     c.call(ALICE, token, "transfer(address,uint256)", ["address", "uint256"], [BOB, 300])
     c.call(AGENT, token, "burn(address,uint256)", ["address", "uint256"], [BOB, 100])
     c.call(AGENT, token, "freezePartialTokens(address,uint256)", ["address", "uint256"], [ALICE, 50])
+    return {"token": token, "ir": ir, "mc": mc, "identities": identities,
+            "mint_tx": mint["transactionHash"]}
+
+
+def test_a_real_trex_token_and_identities_are_indexed(pg_dsn, schema, analytics, node):
+    if not hasattr(node, "call"):
+        pytest.skip("needs anvil's unlocked accounts")
+    suite = deploy_trex(Chain(node.url))
+    token, ir, mc, identities = suite["token"], suite["ir"], suite["mc"], suite["identities"]
 
     chain = ChainConfig(node.url, tokens=tuple(bytes.fromhex(a[2:]) for a in (token, ir, mc)),
                         claims=True)
@@ -140,3 +148,38 @@ def test_a_real_trex_token_and_identities_are_indexed(pg_dsn, schema, analytics,
     assert digest.as_json(digest.clickhouse_digests(analytics)) == \
         pg_analytics_digests(pg_dsn, schema)
 
+
+
+def test_bridge_records_on_the_ledger_chain_are_matched_with_the_token_chain(
+        pg_dsn, schema, analytics, node, ledger):
+    from chainkit import Anvil
+
+    from indexer import queries
+
+    with Anvil(chain_id=4242) as token_chain:
+        suite = deploy_trex(Chain(token_chain.url))
+        minted = {"token_chain": 4242, "token": suite["token"], "to": ALICE, "amount": "1000",
+                  "tx": suite["mint_tx"], "authorised_by": 1}
+        phantom = {**minted, "tx": "0x" + "ab" * 32}
+        ledger.append([(0, "TOKEN_MINTED", minted), (0, "TOKEN_MINTED", phantom)])
+        chains = (ChainConfig(node.url, ledger=ledger.address),
+                  ChainConfig(token_chain.url, tokens=(bytes.fromhex(suite["token"][2:]),)))
+        run(Indexer(IndexerConfig(pg_dsn, chains, schema=schema), analytics).run(follow=False))
+
+        async def links() -> list[dict[str, Any]]:
+            import asyncpg
+
+            conn = await asyncpg.connect(pg_dsn)
+            try:
+                async with conn.transaction(isolation="repeatable_read", readonly=True):
+                    view = await queries.View.open(conn, schema)
+                    assert set(view.chains) == {ledger.chain_id, 4242}
+                    return (await queries.bridge_links(view))[0]
+            finally:
+                await conn.close()
+
+        found = run(links())
+    assert [(link["txHash"], link["matched"]) for link in found] == \
+        [(suite["mint_tx"], True), (phantom["tx"], False)]
+    assert digest.as_json(digest.clickhouse_digests(analytics)) == \
+        pg_analytics_digests(pg_dsn, schema)
