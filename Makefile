@@ -28,7 +28,7 @@ $(STAMP_NPM): package.json package-lock.json
 	@touch $@
 
 demo: setup
-	$(BIN)/smartta demo
+	scripts/demo.sh
 
 # ape's pytest plugin is off for the Python suite (it would start a chain for every run); the
 # contract tests under tests/contracts/ape run through `ape test`, which turns it on.
