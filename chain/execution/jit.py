@@ -35,6 +35,7 @@ from typing import Any
 from eth._utils.numeric import ceil32
 from eth.exceptions import InvalidInstruction, InvalidJumpDestination, OutOfGas
 from eth.vm.forks.berlin.logic import _mark_storage_warm, sload_eip2929
+from eth.vm.logic import block, context, flow
 from eth.vm.logic.invalid import InvalidOpcode
 from eth.vm.logic.sha3 import sha3
 from eth.vm.opcode import _FastOpcode
@@ -69,21 +70,38 @@ _UNARY: dict[str, tuple[str, Callable[[int], int]]] = {
     "ISZERO": ("0 if {a} else 1", lambda a: 0 if a else 1),
     "NOT": ("M ^ {a}", lambda a: M ^ a),
 }
-_CONTEXT = {"CALLVALUE": "c.msg.value", "CALLDATASIZE": "len(c.msg.data)"}
+_CONTEXT = {
+    # what py-evm's opcode pushes (addresses as numbers: the stack holds words either way)
+    "ADDRESS": "I(c.msg.storage_address)", "ORIGIN": "I(c.transaction_context.origin)",
+    "CALLER": "I(c.msg.sender)", "CALLVALUE": "c.msg.value", "CALLDATASIZE": "len(c.msg.data)",
+    "CODESIZE": "len(c.code)", "GASPRICE": "c.transaction_context.gas_price",
+    "RETURNDATASIZE": "len(c.return_data)", "COINBASE": "I(c.state.coinbase)",
+    "TIMESTAMP": "c.state.timestamp", "NUMBER": "c.state.block_number",
+    "BASEFEE": "c.state.base_fee", "CHAINID": "c.state.execution_context.chain_id",
+}
 _EFFECTS: dict[str, tuple[int, int]] = {
     **{name: (2, 1) for name in _BINARY}, **{name: (1, 1) for name in _UNARY},
     **{name: (0, 1) for name in _CONTEXT},
     "PC": (0, 1), "POP": (1, 0), "JUMPDEST": (0, 0), "JUMP": (1, 0), "JUMPI": (2, 0),
     "MLOAD": (1, 1), "MSTORE": (2, 0), "MSTORE8": (2, 0), "CALLDATALOAD": (1, 1),
-    "SHA3": (2, 1), "SLOAD": (1, 1),
+    "SHA3": (2, 1), "SLOAD": (1, 1), "GAS": (0, 1), "CALLDATACOPY": (3, 0),
 }
 """(items taken, items pushed) of the instructions translated here; PUSH, DUP and SWAP aside."""
 _END_BYTES = frozenset({0x00, 0x56, 0x57, 0xF3, 0xFD, 0xFE, 0xFF})
 _UNDEFINED = "UNDEFINED"
 
 
-_LOGIC = {"SHA3": sha3, "SLOAD": sload_eip2929}
-"""Instructions translated here only when the fork runs exactly this py-evm logic."""
+_LOGIC = {
+    "SHA3": sha3, "SLOAD": sload_eip2929, "GAS": flow.gas, "CALLDATACOPY": context.calldatacopy,
+    "CALLDATALOAD": context.calldataload, "ADDRESS": context.address, "ORIGIN": context.origin,
+    "CALLER": context.caller, "CALLVALUE": context.callvalue,
+    "CALLDATASIZE": context.calldatasize, "CODESIZE": context.codesize,
+    "GASPRICE": context.gasprice, "RETURNDATASIZE": context.returndatasize,
+    "COINBASE": block.coinbase, "TIMESTAMP": block.timestamp, "NUMBER": block.number,
+    "BASEFEE": block.basefee, "CHAINID": context.chain_id,
+}
+"""Instructions that read the environment or charge gas of their own are translated only when
+the fork runs exactly this py-evm logic for them."""
 
 
 def _translatable(op: Any, name: str) -> bool:
@@ -359,6 +377,13 @@ class _Run:
             slot = self.value(self.pop())
             self.charge()
             self.push_var(f"sload(c, m, {slot})")
+        elif name == "GAS":
+            self.charge()
+            self.push_var("m.gas_remaining")
+        elif name == "CALLDATACOPY":
+            at, start, size = self.value(self.pop()), self.value(self.pop()), self.value(self.pop())
+            self.charge()
+            w.emit(f"calldatacopy(c, m, {at}, {start}, {size})")
         elif name == "JUMP":
             dest = self.pop()
             self.charge()
@@ -415,6 +440,20 @@ def _sha3(c: Any, m: Any, offset: int, size: int) -> int:
     return int.from_bytes(keccak(data))
 
 
+def _calldatacopy(c: Any, m: Any, at: int, start: int, size: int) -> None:
+    """``eth.vm.logic.context.calldatacopy`` (its fixed cost already charged)."""
+    memory = c._memory._bytes
+    if size and at + size > len(memory):
+        memory = _grow(c, m, at, size, 0)
+    fee = 3 * (ceil32(size) // 32)
+    if fee > m.gas_remaining:
+        raise OutOfGas(f"Out of gas: Needed {fee} - Remaining {m.gas_remaining} - Reason: "
+                       "CALLDATACOPY fee")
+    m.gas_remaining -= fee
+    if size:
+        memory[at:at + size] = bytes(c.msg.data[start:start + size]).ljust(size, b"\x00")
+
+
 def _sload(c: Any, m: Any, slot: int) -> int:
     """``eth.vm.forks.berlin.logic.sload_eip2929``."""
     fee = 2100 if _mark_storage_warm(c, slot) else 100
@@ -445,8 +484,8 @@ class Program:
         blocks, jumpdests = basic_blocks(code, opcodes)
         starts = {b[0].pc for b in blocks}
         writer = _Writer(len(code), jumpdests, starts)
-        for block in blocks:
-            writer.block(block)
+        for ops in blocks:
+            writer.block(ops)
         self.source = "\n".join(writer.lines)
         by_pc: dict[int, Callable[..., Any]] = {}
 
@@ -486,7 +525,7 @@ class Program:
         names: dict[str, Any] = {
             "M": M, "S": S, "I": int.from_bytes, "ZERO": b"\x00", "T": table, "STOP": stop,
             "at": at, "bad": bad, "slow": slow, "oog": _oog, "grow": _grow, "sha3": _sha3,
-            "sload": _sload, "undefined": _undefined,
+            "sload": _sload, "calldatacopy": _calldatacopy, "undefined": _undefined,
         }
         exec(compile(self.source, f"<EVM code, {len(code)} bytes>", "exec"), names)
         for pc in starts:

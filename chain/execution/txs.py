@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from coincurve import PublicKey
+from eth.vm.forks.berlin.transactions import AccessListTransaction
+from eth.vm.forks.london.transactions import DynamicFeeTransaction
+from eth.vm.forks.prague.transactions import SetCodeTransaction
 from eth_hash.auto import keccak
 
 from chain import fastrlp
@@ -24,6 +27,8 @@ from chain.execution.forks import Fork
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 MAX_INITCODE_SIZE = 2 * 24576
 _TYPE_NAMES = {0: "legacy", 1: "EIP-2930", 2: "EIP-1559", 3: "blob (EIP-4844)", 4: "EIP-7702"}
+_SEDES: dict[int, Any] = {1: AccessListTransaction, 2: DynamicFeeTransaction, 4: SetCodeTransaction}
+"""The payload classes py-evm's typed-transaction decoders use, for every fork that has the type."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +89,8 @@ def decode(raw: bytes, fork: Fork, chain_id: int, *, allow_unprotected: bool = T
                          f"type {kind} ({_TYPE_NAMES.get(kind, 'unknown')}) is not valid at the "
                          f"{fork.name} fork; accepted types are {list(fork.tx_types)}")
     try:
-        tx = fork.transaction_builder.decode(raw)
+        fields = cast(list[Any], fastrlp.decode(raw[1:] if kind else raw))
+        tx = _pyevm(fork, kind, fields)
     except Exception as exc:  # rlp and py-evm raise several unrelated types for bad encodings
         raise TxRejected("Invalid params", f"transaction bytes do not decode as a {_TYPE_NAMES[kind]} "
                                            f"transaction: {exc}") from None
@@ -106,7 +112,8 @@ def decode(raw: bytes, fork: Fork, chain_id: int, *, allow_unprotected: bool = T
         raise TxRejected("Invalid signature", "r and s must be in [1, n-1], s in the lower half "
                                               "of the curve order (EIP-2), yParity 0 or 1")
     try:
-        digest = keccak(_signing_payload(raw, kind, tx.chain_id if kind == 0 else None))
+        digest = keccak(_signing_payload(raw[:1] if kind else b"", fields,
+                                         tx.chain_id if kind == 0 else None))
         public = PublicKey.from_signature_and_message(
             r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes((y,)), digest, hasher=None)
     except Exception:  # coincurve raises bare Exception for a point that does not recover
@@ -129,16 +136,26 @@ def decode(raw: bytes, fork: Fork, chain_id: int, *, allow_unprotected: bool = T
     return Tx(raw, bytes(keccak(raw)), tx, sender, kind, fork.name)
 
 
-def _signing_payload(raw: bytes, kind: int, legacy_chain_id: int | None) -> bytes:
-    """What the sender signed, cut from the network bytes: the fields before the signature,
-    re-encoded (plus the chain id for EIP-155). py-evm rebuilds an unsigned transaction object
-    for this, which costs more than recovering the key."""
-    if kind:
-        return raw[:1] + fastrlp.encode(cast(list[bytes], fastrlp.decode(raw[1:]))[:-3])
-    fields = cast(list[bytes], fastrlp.decode(raw))[:6]
+def _pyevm(fork: Fork, kind: int, fields: list[Any]) -> Any:
+    """py-evm's signed transaction from its decoded RLP fields: what
+    ``fork.transaction_builder.decode`` builds (the same field checks, through the same
+    sedes), without parsing the bytes a second time with pyrlp."""
+    builder = fork.transaction_builder
+    if kind == 0:
+        return builder.legacy_signed.deserialize(fields)
+    return builder.typed_transaction(kind, _SEDES[kind].deserialize(fields))
+
+
+def _signing_payload(type_byte: bytes, fields: list[Any], legacy_chain_id: int | None) -> bytes:
+    """What the sender signed: the fields before the signature, re-encoded (plus the chain id
+    for EIP-155). py-evm rebuilds an unsigned transaction object for this, which costs more
+    than recovering the key."""
+    if type_byte:
+        return type_byte + fastrlp.encode(fields[:-3])
+    unsigned = fields[:6]
     if legacy_chain_id is not None:
-        fields += [legacy_chain_id, b"", b""]  # type: ignore[list-item]
-    return fastrlp.encode(fields)
+        unsigned += [legacy_chain_id, b"", b""]
+    return fastrlp.encode(unsigned)
 
 
 class TxCache:

@@ -46,8 +46,11 @@ ROOT = Path(__file__).resolve().parents[3]
 OPS = {"ADD": 0x01, "MUL": 0x02, "SUB": 0x03, "DIV": 0x04, "MOD": 0x06, "EXP": 0x0A,
        "LT": 0x10, "GT": 0x11, "SLT": 0x12, "SGT": 0x13, "EQ": 0x14, "ISZERO": 0x15,
        "AND": 0x16, "OR": 0x17, "XOR": 0x18, "NOT": 0x19, "BYTE": 0x1A, "SHL": 0x1B,
-       "SHR": 0x1C, "SAR": 0x1D, "SHA3": 0x20, "ADDRESS": 0x30, "CALLVALUE": 0x34,
-       "CALLDATALOAD": 0x35, "CALLDATASIZE": 0x36, "POP": 0x50, "MLOAD": 0x51, "MSTORE": 0x52,
+       "SHR": 0x1C, "SAR": 0x1D, "SHA3": 0x20, "ADDRESS": 0x30, "ORIGIN": 0x32, "CALLER": 0x33,
+       "CALLVALUE": 0x34, "CALLDATALOAD": 0x35, "CALLDATASIZE": 0x36, "CALLDATACOPY": 0x37,
+       "CODESIZE": 0x38, "GASPRICE": 0x3A, "RETURNDATASIZE": 0x3D, "COINBASE": 0x41,
+       "TIMESTAMP": 0x42, "NUMBER": 0x43, "CHAINID": 0x46, "SELFBALANCE": 0x47, "BASEFEE": 0x48,
+       "POP": 0x50, "MLOAD": 0x51, "MSTORE": 0x52,
        "MSTORE8": 0x53, "SLOAD": 0x54, "SSTORE": 0x55, "JUMP": 0x56, "JUMPI": 0x57, "PC": 0x58,
        "GAS": 0x5A, "JUMPDEST": 0x5B}
 PLAIN = sorted(OPS)
@@ -62,7 +65,7 @@ step = st.one_of(
     st.tuples(st.sampled_from(PLAIN)),
     # memory, hashing and storage at offsets that mostly stay small
     st.tuples(st.sampled_from(["MLOAD", "MSTORE", "MSTORE8", "SHA3", "SLOAD", "SSTORE",
-                               "CALLDATALOAD"]), small, small),
+                               "CALLDATALOAD", "CALLDATACOPY"]), small, small),
     st.tuples(st.sampled_from(["JUMP", "JUMPI"]), st.integers(0, 120)),
 )
 
@@ -81,8 +84,12 @@ def assemble(steps: list[tuple[Any, ...]]) -> bytes:
             code.append(0x8F + s[1])
         elif kind in ("JUMP", "JUMPI") and len(s) == 2:
             code += bytes([0x60, s[1], OPS[kind]])
-        elif len(s) == 3:  # two small operands pushed, then the instruction
-            code += bytes([0x60, s[2], 0x60, s[1], OPS[kind]])
+        elif len(s) == 3:  # small operands pushed, then the instruction
+            if kind == "CALLDATACOPY":  # size, calldata offset, memory offset
+                code += bytes([0x60, s[2] % 70, 0x60, s[2], 0x60, s[1]])
+            else:
+                code += bytes([0x60, s[2], 0x60, s[1]])
+            code.append(OPS[kind])
         else:
             code.append(OPS[kind])
     # return the top of the stack, so a wrong value shows in the output
