@@ -307,7 +307,9 @@ class _Run:
             w.emit("return at(c.code.program_counter)")
         else:
             w.emit(f"T[{call.byte}](c)")
-            if call.byte in _END_BYTES:
+            if call.byte in _END_BYTES or self.left == len(self.ops) + 1:
+                # the block ends here: at an instruction that ends blocks, or (the next one is a
+                # jump destination) at one that falls through to the next block
                 w.emit(f"return {w.block_at(call.pc + 1)}")
 
     def translate(self, op: _Op) -> bool:

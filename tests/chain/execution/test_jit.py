@@ -52,7 +52,7 @@ OPS = {"ADD": 0x01, "MUL": 0x02, "SUB": 0x03, "DIV": 0x04, "MOD": 0x06, "EXP": 0
        "TIMESTAMP": 0x42, "NUMBER": 0x43, "CHAINID": 0x46, "SELFBALANCE": 0x47, "BASEFEE": 0x48,
        "POP": 0x50, "MLOAD": 0x51, "MSTORE": 0x52,
        "MSTORE8": 0x53, "SLOAD": 0x54, "SSTORE": 0x55, "JUMP": 0x56, "JUMPI": 0x57, "PC": 0x58,
-       "GAS": 0x5A, "JUMPDEST": 0x5B}
+       "MSIZE": 0x59, "GAS": 0x5A, "JUMPDEST": 0x5B}
 PLAIN = sorted(OPS)
 
 words = st.one_of(st.integers(0, 300), st.integers(0, 2**256 - 1),
@@ -67,6 +67,8 @@ step = st.one_of(
     st.tuples(st.sampled_from(["MLOAD", "MSTORE", "MSTORE8", "SHA3", "SLOAD", "SSTORE",
                                "CALLDATALOAD", "CALLDATACOPY"]), small, small),
     st.tuples(st.sampled_from(["JUMP", "JUMPI"]), st.integers(0, 120)),
+    # an instruction left to py-evm right before a jump destination: the block falls through
+    st.tuples(st.just("FALL"), st.sampled_from(["SSTORE", "EXP", "SAR", "SELFBALANCE", "MSIZE"])),
 )
 
 
@@ -82,6 +84,8 @@ def assemble(steps: list[tuple[Any, ...]]) -> bytes:
             code.append(0x7F + s[1])
         elif kind == "SWAP":
             code.append(0x8F + s[1])
+        elif kind == "FALL":
+            code += bytes([0x60, 0x02, 0x60, 0x03, OPS[s[1]], 0x5B])
         elif kind in ("JUMP", "JUMPI") and len(s) == 2:
             code += bytes([0x60, s[1], OPS[kind]])
         elif len(s) == 3:  # small operands pushed, then the instruction
@@ -150,6 +154,14 @@ def test_each_translated_operation_computes_what_py_evm_computes(name, a, b):
     pushed = b"\x7f" + b.to_bytes(32) + b"\x7f" + a.to_bytes(32) + bytes([OPS[name]]) + ret
     agree(loaded, 100_000, a.to_bytes(32) + b.to_bytes(32))
     agree(pushed, 100_000)
+
+
+def test_a_block_ending_in_a_py_evm_instruction_falls_through_to_the_next():
+    # PUSH1 1 PUSH1 0 SSTORE JUMPDEST PUSH1 7: SSTORE is py-evm's, the JUMPDEST starts a block
+    code = bytes([0x60, 0x01, 0x60, 0x00, 0x55, 0x5B, 0x60, 0x07, 0x60, 0x00, 0x52, 0x60, 0x20,
+                  0x60, 0x00, 0xF3])
+    result, _ = agree(code, 100_000)
+    assert result.error is None and int.from_bytes(result.output) == 7
 
 
 def test_stack_overflow_fails_where_py_evm_fails():
