@@ -68,7 +68,8 @@ TIMEOUT_OPTION = click.option("--timeout", type=float, default=180.0, show_defau
                               help="Seconds each step may take before it is abandoned.")
 
 
-def _vote(directory: Path, who: str, add: bool, rpc: tuple[str, ...], timeout: float) -> None:
+def _vote(directory: Path, who: str, add: bool, rpc: tuple[str, ...], timeout: float,
+          unsynced_candidate: bool = False) -> None:
     from node.network import validators as v
 
     spec = _spec(directory)
@@ -85,7 +86,8 @@ def _vote(directory: Path, who: str, add: bool, rpc: tuple[str, ...], timeout: f
     try:
         current = net.validators()
         seen = v.census(net, current, subject if add else None)
-        plan = v.plan_change(current, subject, add, seen.voters, seen.down, names=net.names())
+        plan = v.plan_change(current, subject, add, seen.voters, seen.down, names=net.names(),
+                             unsynced_candidate=unsynced_candidate)
         console.print(f"{plan.verb} 0x{subject.hex()}: {len(plan.voters)} voters of {len(current)} "
                       f"validators, {plan.threshold} votes needed")
         with _bars() as bars:
@@ -109,13 +111,18 @@ def _vote(directory: Path, who: str, add: bool, rpc: tuple[str, ...], timeout: f
 @DIR_OPTION
 @RPC_OPTION
 @TIMEOUT_OPTION
-def validator_add(address: str, directory: Path, rpc: tuple[str, ...], timeout: float) -> None:
+@click.option("--unsynced-candidate", is_flag=True,
+              help="Vote in a candidate that cannot be checked (another organisation's node): it "
+                   "counts as one of the f faults the network tolerates until it seals.")
+def validator_add(address: str, directory: Path, rpc: tuple[str, ...], timeout: float,
+                  unsynced_candidate: bool) -> None:
     """Vote ADDRESS (or a node of network.yaml) into the validator set.
 
     Start the candidate node and let it sync first: until it seals, it counts as a faulty
-    validator, and the command refuses a change that would leave more than f of them.
+    validator; the command refuses a candidate it cannot see synced, and any change that would
+    leave more than f validators down.
     """
-    _vote(directory, address, True, rpc, timeout)
+    _vote(directory, address, True, rpc, timeout, unsynced_candidate)
 
 
 @validator.command("remove")

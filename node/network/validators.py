@@ -100,13 +100,14 @@ class Plan:
 
 def plan_change(current: Collection[bytes], subject: bytes, add: bool, voters: Sequence[Voter],
                 down: Collection[bytes], *, names: dict[bytes, str] | None = None,
-                minimum: int = MIN_VALIDATORS) -> Plan:
+                minimum: int = MIN_VALIDATORS, unsynced_candidate: bool = False) -> Plan:
     """The vote campaign for one change, or GuardError if it would put the network at risk.
 
     ``voters`` are the current validators that answer JSON-RPC and are synced; ``down`` the
-    validators (and, for an add, the candidate) that do not or are behind. Refused: a change that
-    leaves fewer than ``minimum`` validators, one after which more than f of the validators are
-    down (the chain would halt), and one without a strict majority of voters.
+    validators (and, for an add, the candidate) that do not or are behind. Refused: adding a
+    candidate that is down (unless ``unsynced_candidate``: it then counts as one of the f faults),
+    a change that leaves fewer than ``minimum`` validators, one after which more than f of the
+    validators are down (the chain would halt), and one without a strict majority of voters.
     """
     names = names or {}
 
@@ -120,6 +121,12 @@ def plan_change(current: Collection[bytes], subject: bytes, add: bool, voters: S
         raise GuardError(f"{who(subject)} is not a validator (the set is {', '.join(map(_a, current))})")
     plan = Plan(subject, add, current, tuple(v for v in voters if v.address in current))
     after = plan.after
+    if add and subject in down and not unsynced_candidate:
+        raise GuardError(
+            f"the candidate {who(subject)} is not running and synced: start it and let it sync "
+            "first, or it joins as a faulty validator. For another organisation's node you cannot "
+            "reach, pass --unsynced-candidate (it then uses one of the f faults the network "
+            "tolerates until it seals)")
     if not add and len(after) < minimum:
         raise GuardError(
             f"removing {who(subject)} would leave {len(after)} validators; BFT needs at least "

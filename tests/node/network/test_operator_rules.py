@@ -20,18 +20,20 @@ def test_adding_a_validator_needs_a_strict_majority_of_voters_and_proposes_on_al
     assert plan.threshold == 3 and len(plan.voters) == 4
     assert plan.after == tuple(sorted(V[:5]))
     with pytest.raises(GuardError, match="would be down or behind"):
-        plan_change(V[:4], V[4], True, voters(V[:2]), down=[V[2], V[3]])
+        plan_change(V[:4], V[4], True, voters(V[:2]), down=[V[2], V[3]], unsynced_candidate=True)
     # Validators missing from the census (not in network.yaml) leave too few voters.
     with pytest.raises(GuardError, match="only 2 of the 4 validators answer"):
         plan_change(V[:4], V[4], True, voters(V[:2]), down=[])
 
 
-def test_an_unsynced_candidate_counts_as_a_fault_and_is_refused_when_f_is_used_up():
+def test_an_unsynced_candidate_is_refused_unless_asked_and_then_counts_as_a_fault():
+    with pytest.raises(GuardError, match="not running and synced"):
+        plan_change(V[:4], V[4], True, voters(V[:4]), down=[V[4]])
     # 4 up + an unsynced candidate: 5 validators tolerate 1 fault, the candidate is it.
-    plan_change(V[:4], V[4], True, voters(V[:4]), down=[V[4]])
+    plan_change(V[:4], V[4], True, voters(V[:4]), down=[V[4]], unsynced_candidate=True)
     # One validator already down: the candidate would be the second fault of 5.
     with pytest.raises(GuardError, match="would be down or behind"):
-        plan_change(V[:4], V[4], True, voters(V[:3]), down=[V[3], V[4]])
+        plan_change(V[:4], V[4], True, voters(V[:3]), down=[V[3], V[4]], unsynced_candidate=True)
 
 
 def test_removal_never_goes_below_four_validators():
