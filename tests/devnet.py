@@ -53,11 +53,11 @@ def smartta(*args: str, check: bool = True, timeout: float = 180) -> subprocess.
 
 @contextmanager
 def devnet(directory: Path, *, validators: int = 4, observers: int = 0,
-           block_period: int = 1) -> Iterator[NetworkSpec]:
+           block_period: int = 1, chain_id: int = 1337) -> Iterator[NetworkSpec]:
     count = validators + observers
     smartta("network", "init", "--dir", str(directory), "--validators", str(validators),
             "--observers", str(observers), "--seeded", "--block-period", str(block_period),
-            "--base-port", str(free_base_port(count)))
+            "--chain-id", str(chain_id), "--base-port", str(free_base_port(count)))
     spec = NetworkSpec.load(directory)
     try:
         smartta("network", "up", "--dir", str(directory))
