@@ -324,10 +324,13 @@ def main() -> int:
     parser.add_argument("--max-range", type=int, default=2_000)
     parser.add_argument("--api-requests", type=int, default=500)
     parser.add_argument("--skip-etl", action="store_true")
+    parser.add_argument("--prepare-only", action="store_true", help="build the chain and stop")
     parser.add_argument("--no-write", action="store_true", help="print, do not touch RESULTS.md")
     args = parser.parse_args()
 
     state, meta = prepare(args.events, args.per_tx)
+    if args.prepare_only:
+        return 0
     ledger = bytes.fromhex(meta["ledger"])
     dsn, pg_kind = pg_dsn()
     schema = "bench_" + secrets.token_hex(3)

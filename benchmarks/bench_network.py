@@ -112,9 +112,12 @@ PHASES = (  # (label, marker in a frame), innermost match wins
     ("block validation (re-execution by the others)", "validate_block ("),
     ("block import (store, receipts, indexes)", "import_block ("),
     ("transaction pool admission", "pool.py"),
-    ("JSON-RPC (HTTP, JSON, sendRawTransaction)", "node/rpc/"),
+    ("logging (aiohttp's access log line per request)", "logging/"),
+    ("JSON-RPC server (aiohttp, JSON, sendRawTransaction)", ("node/rpc/", "aiohttp/")),
     ("consensus messages", "node/consensus/"),
     ("p2p transport and gossip", "node/p2p/"),
+    ("thread hand-offs (executor results, call_soon_threadsafe)", ("_write_to_self",
+                                                                    "concurrent/futures")),
 )
 KINDS = (  # what the innermost recognisable frame is doing
     ("EVM interpreter", ("/eth/vm/", "chain/execution/executor", "chain/execution/forks")),
@@ -353,8 +356,10 @@ def main() -> int:
         profile = args.profile or Path(tempfile.mkdtemp(prefix="bench-network-spy-"))
         results["devnet (4 validators)"], cpu, where = run_devnet(args, profile)
         print(f"py-spy samples (collapsed stacks): {profile}")
+        print("\n".join(row("devnet", r) for r in results["devnet (4 validators)"]), flush=True)
     if "anvil" in only:
         results["anvil (automine)"] = run_anvil(args)
+        print("\n".join(row("anvil", r) for r in results["anvil (automine)"]), flush=True)
     if "ape" in only:
         results["ape local (eth-tester)"] = run_ape(args)
     table = ["| chain | round | succ | fail | send rate tx/s | throughput tx/s | events/s | "
@@ -363,7 +368,13 @@ def main() -> int:
     table += [row(chain, r) for chain, reports in results.items() for r in reports]
     errors = [f"{chain}, {r.label}: {'; '.join(r.errors)}" for chain, reports in results.items()
               for r in reports if r.errors]
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "node", "chain", "contracts"],
+                           cwd=ROOT, capture_output=True, text=True).stdout.strip()
     parts = [
+        f"Code: commit {head}" + (" plus uncommitted changes in node/, chain/ or contracts/ (work in "
+                                  "progress on this machine)" if dirty else "") + ". "
         f"Load average when it started: {load_average[0]:.1f} / {load_average[1]:.1f} / "
         f"{load_average[2]:.1f} (1 / 5 / 15 min; other work shares the 2 cores). {args.senders} senders, "
         f"{args.connections} connections; peak rounds closed-loop with {args.load} (single) and "

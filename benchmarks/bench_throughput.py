@@ -42,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,6 +230,8 @@ class RunResult:
     latencies: list[float]
     blocks: list[tuple[int, float, int]]
     cpu: dict[str, float]
+    round_changes: int
+    """Rounds the validators moved past during the load (each one re-executes a block)."""
     rejected: int
     errors: list[str]
     load_average: float
@@ -286,8 +288,14 @@ async def send_all(session: aiohttp.ClientSession, urls: Sequence[str], lanes: l
     return rejected, errors
 
 
+def round_changes(folder: Path, env: dict[str, str]) -> int:
+    info = json.loads(smartta("network", "status", "--dir", str(folder), "--json", env=env))
+    return sum(int(n.get("round_changes") or 0) for n in info["nodes"])
+
+
 async def measure(info: dict[str, Any], work: Workload, rate: float | None, window: int,
-                  pids: dict[str, int], profile: Path | None) -> RunResult:
+                  pids: dict[str, int], profile: Path | None,
+                  rounds: Callable[[], int]) -> RunResult:
     urls = [n["rpc_http"] for n in info["nodes"]]
     finality = Finality()
     connector = aiohttp.TCPConnector(limit=CONNECTIONS + 4)
@@ -309,11 +317,12 @@ async def measure(info: dict[str, Any], work: Workload, rate: float | None, wind
         base = len(finality.at)
         total = sum(len(lane) for lane in work.lanes)
         spies = [subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record", "-p",
-                                   str(pid), "-r", "50", "-f", "raw", "-o",
+                                   str(pid), "-r", "50", "--gil", "-f", "raw", "-o",
                                    str(profile / f"{name}.txt")], stdout=subprocess.DEVNULL,
                                   stderr=subprocess.DEVNULL)
                  for name, pid in pids.items()] if profile is not None else []
         load_average = os.getloadavg()[0]
+        rounds0 = await asyncio.to_thread(rounds)
         cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
         me0 = time.process_time()
         t0 = time.perf_counter()
@@ -325,6 +334,7 @@ async def measure(info: dict[str, Any], work: Workload, rate: float | None, wind
         t1 = time.perf_counter()
         cpu = {name: cpu_seconds(pid) - cpu0[name] for name, pid in pids.items()}
         cpu["client"] = time.process_time() - me0
+        rounds1 = await asyncio.to_thread(rounds)
         for spy in spies:
             spy.send_signal(2)
         for spy in spies:
@@ -338,7 +348,7 @@ async def measure(info: dict[str, Any], work: Workload, rate: float | None, wind
     steady = sum(1 for t in times if lo < t <= hi) / (hi - lo) if hi > lo else 0.0
     blocks = [b for b in finality.blocks if b[1] >= t0]
     return RunResult(total, work.events_per_tx, rate, last - t0, len(final), len(final) / (last - t0),
-                     steady, latencies, blocks, cpu, rejected, errors, load_average)
+                     steady, latencies, blocks, cpu, rounds1 - rounds0, rejected, errors, load_average)
 
 
 def run(shape: str, txs: int, writers: int, batch_size: int, rate: float | None, window: int,
@@ -357,7 +367,8 @@ def run(shape: str, txs: int, writers: int, batch_size: int, rate: float | None,
         pids = {n["name"]: int(n["pid"]) for n in info["nodes"]}
         if profile is not None:
             profile.mkdir(parents=True, exist_ok=True)
-        return asyncio.run(measure(info, work, rate, window, pids, profile))
+        return asyncio.run(measure(info, work, rate, window, pids, profile,
+                                   lambda: round_changes(folder, env)))
     finally:
         smartta("network", "down", "--dir", str(folder), env=env)
 
@@ -385,6 +396,7 @@ def describe(r: RunResult, label: str) -> str:
         f"{r.pct(99):.2f} |",
         f"| blocks, median transactions per block | {len(r.blocks)}, "
         f"{statistics.median(sizes) if sizes else 0:,.0f} |",
+        f"| round changes (summed over the validators) | {r.round_changes} |",
         f"| CPU of the 4 validators per finalized transaction, ms | {per_tx_ms:.1f} |",
         "| CPU seconds per validator (" + ", ".join(sorted(k for k in r.cpu if k != "client"))
         + f") | {', '.join(f'{r.cpu[k]:.1f}' for k in sorted(r.cpu) if k != 'client')} |",

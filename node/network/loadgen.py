@@ -420,7 +420,7 @@ class Bench:
         funder = Sender(self.funder, chain_id)
         funder.nonce = int(await self.call(self.target.submit[0], "eth_getTransactionCount",
                                            "0x" + funder.address.hex(), "pending"), 16)
-        txs = [funder.sign(a.address, b"", 21_000, fees, value=10**20) for a in accounts]
+        txs = [funder.sign(a.address, b"", 21_000, fees, value=10**19) for a in accounts]
         for i in range(0, len(txs), GRANTS_PER_BLOCK):
             await self._send_and_wait(self.target.submit[0], txs[i:i + GRANTS_PER_BLOCK], "funding")
 
