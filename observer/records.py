@@ -114,8 +114,10 @@ def check_records(job: RecordJob) -> RecordResult:
                                   require_attestation=job.require_attestation,
                                   authorise=lambda r: None if r.actor in attesters[0]
                                   else _refusal(r.actor))
-        for record in records:
-            finding = walker.check(record)
+        # got.hashes: decode_log hashed these very records (with_proofs changes only the
+        # attestation, which no hash covers), so the walker does not hash them again.
+        for record, decoded in zip(records, got.hashes, strict=True):
+            finding = walker.check(record, decoded=decoded)
             if finding is not None:
                 message = finding.message
                 if finding.check == "attestation" and not entries:

@@ -33,6 +33,8 @@ _DECIMAL = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?$")
 _ISIN = re.compile(r"^[A-Z]{2}[A-Z0-9]{9}[0-9]$")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
 _IBAN = re.compile(r"\b[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}\b")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
 MAX_SAFE_INT = 2**53 - 1
 
 
@@ -79,32 +81,36 @@ class Kind:
     name: str
     hint: str
     check: Callable[[object], bool]
+    text: Callable[[str], object] | None = None
+    """For kinds whose values are strings: the test of the string alone (truthy: accepted),
+    which ``check_delta`` calls once it knows the value is a string."""
 
 
-def _str_kind(name: str, hint: str, check: Callable[[str], bool]) -> Kind:
-    return Kind(name, hint, lambda v: isinstance(v, str) and check(v))
+def _str_kind(name: str, hint: str, text: Callable[[str], object]) -> Kind:
+    return Kind(name, hint, lambda v: isinstance(v, str) and bool(text(v)), text)
+
+
+def _check_decimal(v: str) -> bool:
+    return bool(_DECIMAL.match(v)) and v != "-0"
 
 
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in [
-        _str_kind("ref", "an opaque business reference (letters, digits, _ . : / -)",
-                  lambda v: bool(_REF.match(v))),
+        _str_kind("ref", "an opaque business reference (letters, digits, _ . : / -)", _REF.match),
         _str_kind("pseudonym", "a pseudonymous id such as inv_8f3a9c2e1b7d4a60",
-                  lambda v: bool(_PSEUDONYM.match(v))),
+                  _PSEUDONYM.match),
         _str_kind("decimal", "a decimal string without exponent, '+' or trailing zeros, e.g. '100.5'",
-                  lambda v: bool(_DECIMAL.match(v)) and v != "-0"),
+                  _check_decimal),
         _str_kind("isin", "an ISIN with a valid check digit, e.g. US0378331005",
                   _check_isin),
-        _str_kind("currency", "an ISO 4217 code, e.g. EUR", lambda v: bool(re.match(r"^[A-Z]{3}$", v))),
-        _str_kind("country", "an ISO 3166-1 alpha-2 code, e.g. LU",
-                  lambda v: bool(re.match(r"^[A-Z]{2}$", v))),
+        _str_kind("currency", "an ISO 4217 code, e.g. EUR", _CURRENCY.match),
+        _str_kind("country", "an ISO 3166-1 alpha-2 code, e.g. LU", _COUNTRY.match),
         _str_kind("date", "an ISO date, e.g. 2026-11-24", _check_date),
         _str_kind("datetime", "UTC RFC 3339 without trailing zeros, e.g. 2026-11-24T12:00:00Z",
                   _check_datetime),
-        _str_kind("address", "a lower-case 0x-prefixed 20-byte address",
-                  lambda v: bool(_HEX40.match(v))),
-        _str_kind("hash", "a lower-case 0x-prefixed 32-byte hash", lambda v: bool(_HEX64.match(v))),
+        _str_kind("address", "a lower-case 0x-prefixed 20-byte address", _HEX40.match),
+        _str_kind("hash", "a lower-case 0x-prefixed 32-byte hash", _HEX64.match),
         Kind("uint", f"a JSON integer from 0 to {MAX_SAFE_INT}",
              lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_SAFE_INT),
         Kind("bool", "true or false", lambda v: isinstance(v, bool)),
@@ -123,6 +129,14 @@ class Field:
             return isinstance(value, str) and value in self.choices
         return KINDS[self.kind].check(value)
 
+    @functools.cached_property
+    def accepts_text(self) -> Callable[[str], object]:
+        """``accepts`` for a value known to be a string, in one call (truthy: accepted)."""
+        if self.choices:
+            return frozenset(self.choices).__contains__
+        kind = KINDS[self.kind]
+        return kind.text or kind.check
+
     def hint(self) -> str:
         if self.choices:
             return "one of " + ", ".join(self.choices)
@@ -138,6 +152,16 @@ class EventSchema:
     description: str
     fields: Mapping[str, Field]
     personal: frozenset[str] = field(default_factory=frozenset)
+
+    @functools.cached_property
+    def clear_names(self) -> frozenset[str]:
+        """The field names that the personal-field test in ``check_delta`` passes."""
+        return frozenset(n for n in self.fields
+                         if n not in self.personal and n.lower() not in self.personal)
+
+    @functools.cached_property
+    def required(self) -> frozenset[str]:
+        return frozenset(n for n, f in self.fields.items() if f.required)
 
 
 COMMON_PERSONAL = frozenset({
@@ -269,12 +293,14 @@ def check_delta(event_type: str, delta: Mapping[str, object]) -> None:
     schema = SCHEMAS.get(event_type)
     if schema is None:
         raise DeltaError(f"unknown event type {event_type!r}; known: {', '.join(sorted(SCHEMAS))}")
-    for name in delta:
-        if name in schema.personal or name.lower() in schema.personal:
-            raise PersonalDataError(
-                f"{event_type} delta carries personal field {name!r}: keep it in PostgreSQL and "
-                "put only the pseudonymous investor id on chain"
-            )
+    personal = schema.personal
+    if not delta.keys() <= schema.clear_names:
+        for name in delta:
+            if name in personal or name.lower() in personal:
+                raise PersonalDataError(
+                    f"{event_type} delta carries personal field {name!r}: keep it in PostgreSQL "
+                    "and put only the pseudonymous investor id on chain"
+                )
     for name, value in delta.items():
         spec = schema.fields.get(name)
         if spec is None:
@@ -282,13 +308,23 @@ def check_delta(event_type: str, delta: Mapping[str, object]) -> None:
                 f"{event_type} delta has unknown field {name!r}; allowed: "
                 + ", ".join(sorted(schema.fields))
             )
-        if isinstance(value, str) and (_EMAIL.search(value) or _IBAN.search(value)):
-            raise PersonalDataError(
-                f"{event_type}.{name} looks like an e-mail address or IBAN; personal data "
-                "must not go on chain"
-            )
-        if not spec.accepts(value):
+        if isinstance(value, str):
+            # The cheap tests only skip a search that cannot match: _EMAIL needs an '@'; _IBAN
+            # needs 15 characters, two of them A-Z, and a string whose cased characters are all
+            # lower-case (``islower()``) has none.
+            if (("@" in value and _EMAIL.search(value))
+                    or (len(value) >= 15 and not value.islower() and _IBAN.search(value))):
+                raise PersonalDataError(
+                    f"{event_type}.{name} looks like an e-mail address or IBAN; personal data "
+                    "must not go on chain"
+                )
+            accepted = bool(spec.accepts_text(value))
+        else:
+            accepted = spec.accepts(value)
+        if not accepted:
             raise DeltaError(f"{event_type}.{name} = {value!r}: expected {spec.hint()}")
+    if delta.keys() >= schema.required:
+        return
     missing = [n for n, f in schema.fields.items() if f.required and n not in delta]
     if missing:
         raise DeltaError(f"{event_type} delta lacks required fields: {', '.join(missing)}")

@@ -71,9 +71,17 @@ class LedgerWalker:
         self.authorise = authorise
         self._computed: bytes | None = None  # the record hash _check computed, reused by check
 
-    def check(self, r: LedgerRecord) -> Finding | None:
+    def check(self, r: LedgerRecord, *, decoded: bytes | None = None) -> Finding | None:
+        """``decoded``: the record hash that ``onchain.decode_log`` computed for ``r`` (its
+        ``AppendedRecords.hashes``), for a record taken as decode_log built it (proofs joined
+        by ``with_proofs`` at most). decode_log set ``r.data_hash`` to keccak256(``r.delta``)
+        and hashed ``r``'s fields, the same functions over the same bytes as the data_hash
+        check and the record hash here, so both are taken rather than computed again; the
+        checks that can fail for such a record (the link, a claimed ``record_hash`` such as
+        the log's head hash, the delta, the attestation) run as for any other record. Leave it
+        None for records from anywhere else (JSON, a database): then everything is hashed."""
         self._computed = None
-        finding = self._check(r)
+        finding = self._check(r, decoded)
         self.report.checked += 1
         if finding is not None:
             self.report.findings.append(finding)
@@ -86,7 +94,7 @@ class LedgerWalker:
             self.report.head_hash = self._computed or _hash_or_zero(r)
         return finding
 
-    def _check(self, r: LedgerRecord) -> Finding | None:
+    def _check(self, r: LedgerRecord, decoded: bytes | None) -> Finding | None:
         rep = self.report
 
         def fail(check: str, message: str) -> Finding:
@@ -98,18 +106,23 @@ class LedgerWalker:
                                                    else "")
                 return fail("sequence", f"records {missing} are missing before record {r.seq}")
             return fail("sequence", f"expected record {rep.head_seq + 1}, found {r.seq} again")
-        computed_data = data_hash(r.delta)
-        if computed_data != r.data_hash:
-            return fail("data_hash", f"dataHash 0x{r.data_hash.hex()} is not keccak256(delta) "
-                                     f"0x{computed_data.hex()}: the delta or its hash was altered")
+        if decoded is None:
+            computed_data = data_hash(r.delta)
+            if computed_data != r.data_hash:
+                return fail("data_hash", f"dataHash 0x{r.data_hash.hex()} is not keccak256(delta)"
+                                         f" 0x{computed_data.hex()}: the delta or its hash was "
+                                         "altered")
         if r.previous_hash != rep.head_hash:
             return fail("link", f"previousHash 0x{r.previous_hash.hex()} does not link to "
                                 f"record {rep.head_seq} (0x{rep.head_hash.hex()})")
-        try:
-            computed = self._computed = record_hash(r)
-        except (AttestationError, ValueError, EncodingError) as exc:
-            return fail("record_hash", f"the record cannot be hashed as the contract hashes it "
-                                       f"({exc}): a field is not what the contract writes")
+        if decoded is not None:
+            computed = self._computed = decoded
+        else:
+            try:
+                computed = self._computed = record_hash(r)
+            except (AttestationError, ValueError, EncodingError) as exc:
+                return fail("record_hash", f"the record cannot be hashed as the contract hashes "
+                                           f"it ({exc}): a field is not what the contract writes")
         if r.record_hash is not None and r.record_hash != computed:
             return fail("record_hash", f"recordHash 0x{r.record_hash.hex()} is not the hash of "
                                        f"the record's fields 0x{computed.hex()}")
