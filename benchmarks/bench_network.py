@@ -337,7 +337,7 @@ def main() -> int:
     ap.add_argument("--load", type=int, default=1_500, help="outstanding transactions at peak")
     ap.add_argument("--half-seconds", type=float, default=120.0,
                     help="length of the half-rate round (its count is rate x seconds)")
-    ap.add_argument("--batch", type=int, default=50)
+    ap.add_argument("--batch", type=int, default=100)
     ap.add_argument("--batch-load", type=int, default=40)
     ap.add_argument("--senders", type=int, default=500)
     ap.add_argument("--connections", type=int, default=16)
