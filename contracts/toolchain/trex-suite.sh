@@ -108,8 +108,11 @@ client, passing, failing, pending = sys.argv[1], *map(int, sys.argv[2:5])
 groups = collections.Counter(m.group(1) for m in re.finditer(
     r"^  \d+\) (.+)$", Path(sys.argv[5]).read_text(errors="replace"), re.M))
 where = ", ".join(f"{g} {n}" for g, n in groups.most_common()) or "none"
+# One section per client family (anvil, smartta, ...): a run against one keeps the others.
+family = re.sub(r"[^a-z0-9]+", "-", client.split("/")[0].lower()).strip("-") or "node"
 write_section(
-    "trex-suite", "T-REX 4.1.6 test suite against a node (`make trex-suite`)",
+    "trex-suite" if family == "anvil" else f"trex-suite-{family}",
+    f"T-REX 4.1.6 test suite against {client.split('/')[0]} (`make trex-suite`)",
     f"`contracts/toolchain/trex-suite.sh`: T-REX's own hardhat suite (777 tests; all pass on "
     f"Hardhat's in-process network) run against `{client}` over JSON-RPC.\n\n"
     f"| node | passing | failing | pending |\n|---|---:|---:|---:|\n"
