@@ -30,7 +30,7 @@ from indexer.tables import ANALYTICS_TABLES, TABLES, Table
 
 DEFAULT_URL = "chdb://memory"
 DEFAULT_DATABASE = "smartta"
-_DB_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_DB_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
 
 DEC = "Decimal(76, 30)"
 TIME = "DateTime64(0, 'UTC')"

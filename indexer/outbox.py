@@ -22,7 +22,7 @@ import asyncpg
 
 from indexer.abc import BusCursor, DomainEvent, EventBus, IndexerError
 
-_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}(\.[a-z_][a-z0-9_]{0,62})?$")
+_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}(\.[a-z_][a-z0-9_]{0,62})?\Z")
 DEFAULT_TABLE = "ta.outbox"
 DEFAULT_CHANNEL = "smartta_outbox"
 

@@ -22,7 +22,7 @@ from indexer.abc import BlockRef, IndexerError
 from indexer.project import BalanceKey, Batch, RefKey
 from indexer.tables import CHAIN_TABLES, TABLES, Table
 
-SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}\Z")
 DEFAULT_SCHEMA = "smartta_indexer"
 
 

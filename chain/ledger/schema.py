@@ -25,16 +25,16 @@ class PersonalDataError(DeltaError):
     """A delta that carries, or looks like it carries, personal data."""
 
 
-_HEX40 = re.compile(r"^0x[0-9a-f]{40}$")
-_HEX64 = re.compile(r"^0x[0-9a-f]{64}$")
-_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,79}$")
-_PSEUDONYM = re.compile(r"^[a-z]{2,12}_[0-9a-f]{16,64}$")
-_DECIMAL = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?$")
-_ISIN = re.compile(r"^[A-Z]{2}[A-Z0-9]{9}[0-9]$")
+_HEX40 = re.compile(r"^0x[0-9a-f]{40}\Z")
+_HEX64 = re.compile(r"^0x[0-9a-f]{64}\Z")
+_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,79}\Z")
+_PSEUDONYM = re.compile(r"^[a-z]{2,12}_[0-9a-f]{16,64}\Z")
+_DECIMAL = re.compile(r"^-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?\Z")
+_ISIN = re.compile(r"^[A-Z]{2}[A-Z0-9]{9}[0-9]\Z")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[A-Za-z]{2,}")
 _IBAN = re.compile(r"\b[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}\b")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_CURRENCY = re.compile(r"^[A-Z]{3}\Z")
+_COUNTRY = re.compile(r"^[A-Z]{2}\Z")
 MAX_SAFE_INT = 2**53 - 1
 
 
@@ -270,7 +270,7 @@ SCHEMAS: dict[str, EventSchema] = {}
 
 def register(schema: EventSchema) -> None:
     """Add an event type; its personal fields are always at least ``COMMON_PERSONAL``."""
-    if not re.match(r"^[A-Z][A-Z0-9_]{0,31}$", schema.event_type):
+    if not re.match(r"^[A-Z][A-Z0-9_]{0,31}\Z", schema.event_type):
         raise DeltaError(f"event type {schema.event_type!r}: use 1-32 of A-Z, 0-9, _")
     for name, f in schema.fields.items():
         if f.kind != "enum" and f.kind not in KINDS:

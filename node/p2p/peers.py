@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from node.p2p.handshake import address_of_node
 
-_ENODE = re.compile(r"^enode://([0-9a-fA-F]{128})@([^:/?]+|\[[0-9a-fA-F:]+\]):(\d{1,5})(\?.*)?$")
+_ENODE = re.compile(r"^enode://([0-9a-fA-F]{128})@([^:/?]+|\[[0-9a-fA-F:]+\]):(\d{1,5})(\?.*)?\Z")
 
 
 class PeerSpecError(ValueError):

@@ -65,3 +65,20 @@ def test_cached_event_type_encoding_still_refuses_bad_types_every_time():
             event_type_bytes32("X" * 33)
         with pytest.raises(AttestationError):
             event_type_bytes32("ORDER_PLAC\u00e9")
+
+
+
+ORDER = {"order": "ORD-1", "investor": "inv_8f3a9c2e1b7d4a60", "isin": "US0378331005",
+         "side": "subscription", "amount": "100.5", "currency": "EUR",
+         "dealing_date": "2026-11-24", "channel": "rest"}
+
+
+@pytest.mark.parametrize("field, value", [
+    ("order", "ORD-1\n"), ("isin", "US0378331005\n"), ("investor", "inv_8f3a9c2e1b7d4a60\n"),
+    ("amount", "100.5\n"), ("currency", "EUR\n"),
+])
+def test_a_trailing_newline_is_not_a_valid_value(field, value):
+    # `$` in a pattern matches before a final "\n": every kind must end at the string's end
+    check_delta("ORDER_PLACED", ORDER)
+    with pytest.raises(DeltaError, match=field):
+        check_delta("ORDER_PLACED", {**ORDER, field: value})
