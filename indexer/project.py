@@ -155,8 +155,10 @@ def verify_ledger(chain_id: int, ledger: bytes, start: tuple[int, bytes] | None,
         time = times.get(block.number)
         if time is None:
             time = times[block.number] = block.time
-        for record, scheme in zip(appended.records, appended.schemes, strict=True):
-            finding = walker.check(record)
+        for record, scheme, decoded in zip(appended.records, appended.schemes, appended.hashes,
+                                           strict=True):
+            # decoded: the record hash decode_log computed from these bytes (see check)
+            finding = walker.check(record, decoded=decoded)
             if finding is not None and finding.check in INTEGRITY_CHECKS:
                 raise LedgerIntegrityError(
                     f"{finding} (in {where} from {url}). The ledger as served does not verify, "
