@@ -227,7 +227,7 @@ async def measure(bench: Bench, args: argparse.Namespace, pids: dict[str, int] |
         half = await bench.run_round(Round("single appends, half the peak rate",
                                            max(100, int(rate * args.half_seconds)), "fixed-rate", rate))
         batch = await bench.run_round(Round(f"appendBatch of {args.batch}, peak",
-                                            max(10, args.txs // args.batch), "fixed-load",
+                                            max(10, args.batch_events // args.batch), "fixed-load",
                                             args.batch_load, args.batch))
     return [peak, half, batch], cpu
 
@@ -347,7 +347,9 @@ def main() -> int:
     ap.add_argument("--half-seconds", type=float, default=120.0,
                     help="length of the half-rate round (its count is rate x seconds)")
     ap.add_argument("--batch", type=int, default=100)
-    ap.add_argument("--batch-load", type=int, default=40)
+    ap.add_argument("--batch-load", type=int, default=80)
+    ap.add_argument("--batch-events", type=int, default=30_000,
+                    help="events in the batched peak round (appendBatch calls x --batch)")
     ap.add_argument("--senders", type=int, default=500)
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--ape-txs", type=int, default=2_000)
