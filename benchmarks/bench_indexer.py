@@ -66,7 +66,9 @@ def prepare(events: int, per_tx: int) -> tuple[Path, dict[str, Any]]:
     OUT.mkdir(parents=True, exist_ok=True)
     log(f"preparing a chain of {events:,} ledger events (once; kept in {state.name})")
     started = time.perf_counter()
-    with Anvil(extra=("--dump-state", str(state))) as node:
+    # Interval mining: in automine mode anvil 1.7.1 stops mining with a few thousand
+    # transactions pending (100% CPU, memory growing), which small batches per transaction reach.
+    with Anvil(extra=("--dump-state", str(state), "--block-time", "1")) as node:
         kit = LedgerKit(node.url, [actor_key(0), actor_key(1)])
         kit.deploy()
         scenario = FundScenario(funds=FUNDS, investors=INVESTORS, seed=7)
