@@ -166,8 +166,10 @@ def verify_ledger(chain_id: int, ledger: bytes, start: tuple[int, bytes] | None,
             fund = investor = counterparty = reference = units = None
             event_type = one(record.event_type, record.event_type)
             if finding is None:
-                # The walker has checked the delta is canonical and fits its schema.
-                d = json.loads(record.delta)
+                # The walker has checked the delta is canonical and fits its schema, and hands
+                # over the object it parsed.
+                d = walker.delta
+                assert d is not None
                 for key in ("isin", "investor", "from_investor", "to_investor", "currency"):
                     if key in d:
                         d[key] = one(d[key], d[key])

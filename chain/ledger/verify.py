@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from eth_abi.exceptions import EncodingError
 
@@ -70,6 +71,9 @@ class LedgerWalker:
         self.require_attestation = require_attestation
         self.authorise = authorise
         self._computed: bytes | None = None  # the record hash _check computed, reused by check
+        self.delta: dict[str, Any] | None = None
+        """The last checked record's delta, parsed, once it passed the schema check (else None):
+        a fresh dict per record, the caller's to keep or change."""
 
     def check(self, r: LedgerRecord, *, decoded: bytes | None = None) -> Finding | None:
         """``decoded``: the record hash that ``onchain.decode_log`` computed for ``r`` (its
@@ -81,6 +85,7 @@ class LedgerWalker:
         the log's head hash, the delta, the attestation) run as for any other record. Leave it
         None for records from anywhere else (JSON, a database): then everything is hashed."""
         self._computed = None
+        self.delta = None
         finding = self._check(r, decoded)
         self.report.checked += 1
         if finding is not None:
@@ -134,6 +139,7 @@ class LedgerWalker:
             check_delta(r.event_type, delta)
         except DeltaError as exc:
             return fail("delta", str(exc))
+        self.delta = delta
         if r.attestation is None:
             if self.require_attestation:
                 return fail("attestation", "the attestation proof is missing")

@@ -14,6 +14,7 @@ from chain.attest.keys import LocalSigner
 from chain.ledger import (
     DeltaError,
     LedgerRecord,
+    LedgerWalker,
     PersonalDataError,
     build_record,
     canonical_delta,
@@ -272,3 +273,14 @@ def test_fast_canonical_form_is_rfc8785_whenever_it_answers(value):
 def test_non_canonical_or_unrepresentable_deltas_are_still_refused(raw):
     with pytest.raises(DeltaError):
         parse_delta(raw)
+
+
+
+def test_the_walker_hands_over_each_checked_delta_and_none_for_one_off_schema():
+    records = _ledger(2)
+    walker = LedgerWalker(DOMAIN)
+    assert walker.check(records[0]) is None and walker.delta == _order(1)
+    off = b'{"unknown":"field"}'  # hashed and linked correctly, but off its schema
+    changed = replace(records[1], delta=off, data_hash=data_hash(off), record_hash=None)
+    finding = walker.check(changed)
+    assert finding is not None and finding.check == "delta" and walker.delta is None
