@@ -58,8 +58,8 @@ from observer.replay import Replay
 from observer.rpc import RpcSource
 from observer.verify import Verifier
 
-BLOCKS = 3000
-RECORD_BLOCKS = 24
+BLOCKS = 12_000
+RECORD_BLOCKS = 96
 RECORDS_PER_CALL = 500
 REPLAY_EMPTY = 2000
 REPLAY_TRANSFER_BLOCKS, TRANSFERS_PER_BLOCK = 100, 50
