@@ -167,6 +167,20 @@ async def run_indexer(config: IndexerConfig, store: ClickHouseStore,
     return wall, next(iter(ix.status.values())), cpu
 
 
+async def drop_leftovers(dsn: str) -> None:
+    """Drop the schemas of earlier runs (bench_*): a database that carries millions of rows of
+    old runs (autovacuum, cache pressure) slows the run measured now."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        for (name,) in await conn.fetch(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'bench\\_%'"):
+            await conn.execute(f'DROP SCHEMA "{name}" CASCADE')
+    finally:
+        await conn.close()
+
+
 async def pg_counts(dsn: str, schema: str) -> dict[str, int]:
     import asyncpg
 
@@ -318,8 +332,8 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--per-tx", type=int, default=1_000,
                         help="records per appendBatch transaction (and so per log)")
-    parser.add_argument("--section", default="indexer",
-                        help="RESULTS.md section to write (one per chain layout)")
+    parser.add_argument("--section", default=None,
+                        help="RESULTS.md section to write (default: one per chain layout)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--batch-events", type=int, default=50_000)
@@ -335,6 +349,9 @@ def main() -> int:
         return 0
     ledger = bytes.fromhex(meta["ledger"])
     dsn, pg_kind = pg_dsn()
+    asyncio.run(drop_leftovers(dsn))
+    for old in OUT.glob("clickhouse-bench_*"):
+        shutil.rmtree(old)
     schema = "bench_" + secrets.token_hex(3)
     ch_dir = OUT / f"clickhouse-{schema}"
     load = os.getloadavg()
@@ -423,9 +440,11 @@ def main() -> int:
     print(text)
     if not args.no_write:
         title = "Indexer backfill and query API (`bench_indexer.py`)"
+        section = args.section or "indexer"
         if args.per_tx != 1_000:
-            title += f", {args.per_tx} records per transaction"
-        write_section(args.section, title, text)
+            title += f", {args.per_tx} record{'s' if args.per_tx > 1 else ''} per transaction"
+            section = args.section or f"indexer-{args.per_tx}-per-tx"
+        write_section(section, title, text)
     return 0
 
 
