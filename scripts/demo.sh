@@ -26,6 +26,19 @@ API=
 down() {
   [ -n "$API" ] && kill "$API" 2>/dev/null
   "$BIN/smartta" network down --dir "$NET" >/dev/null 2>&1 || true
+  # The embedded PostgreSQL outlives the commands that start it (each reuses it); the demo stops
+  # it, and the next `smartta indexer` or `smartta api` starts it again.
+  if [ -f .smartta/pg/postmaster.pid ]; then
+    "$BIN/python" - <<'PY' >/dev/null 2>&1 || true
+import os
+from pathlib import Path
+
+from pgserver._commands import pg_ctl
+
+pg_ctl(["-w", "stop"], pgdata=Path(".smartta/pg").resolve(),
+       user="pgserver" if os.geteuid() == 0 else None)
+PY
+  fi
 }
 trap down EXIT
 
