@@ -67,6 +67,21 @@ def compiled_ledger() -> dict[str, Any]:
     return json.loads(manifest.read_text())["contractTypes"]["CeFiEventLedger"]  # type: ignore[no-any-return]
 
 
+def order_entries(actor: LocalSigner, domain: LedgerDomain, count: int) -> list[onchain.Entry]:
+    """``count`` ORDER_PLACED records of ``actor`` (nonces 1..count), attested with EIP-712 for
+    ``domain``, ready for ``onchain.encode_batch``."""
+    entries = []
+    for n in range(1, count + 1):
+        delta = canonical_delta("ORDER_PLACED", {
+            "order": f"ORD-{n}", "investor": f"inv_{n:016x}", "isin": "LU0000000009",
+            "side": "subscription", "amount": str(100 * n), "currency": "EUR",
+            "dealing_date": "2026-11-25", "channel": "rest"})
+        event = AttestedEvent(actor.address, "ORDER_PLACED", data_hash(delta), n)
+        entries.append(onchain.Entry(actor.address, "ORDER_PLACED", n, delta,
+                                     Eip712Scheme().attest(event, domain, [actor])))
+    return entries
+
+
 def call_data(signature: str, *args: Any) -> bytes:
     types = signature[signature.index("(") + 1:-1]
     return function_signature_to_4byte_selector(signature) + (
@@ -152,15 +167,7 @@ def build(directory: Path) -> tuple[Chain, LedgerDomain, int]:
     b.send(users[3], to=probe, data=call_data("bump(bytes32)", b"a" * 32), kind=0)
     b.seal()
     domain = LedgerDomain(CHAIN_ID, ledger)
-    entries = []
-    for n in range(1, 9):
-        delta = canonical_delta("ORDER_PLACED", {
-            "order": f"ORD-{n}", "investor": f"inv_{n:016x}", "isin": "LU0000000009",
-            "side": "subscription", "amount": str(100 * n), "currency": "EUR",
-            "dealing_date": "2026-11-25", "channel": "rest"})
-        event = AttestedEvent(ACTOR.address, "ORDER_PLACED", data_hash(delta), n)
-        entries.append(onchain.Entry(ACTOR.address, "ORDER_PLACED", n, delta,
-                                     Eip712Scheme().attest(event, domain, [ACTOR])))
+    entries = order_entries(ACTOR, domain, 8)
     b.send(WRITER, to=ledger, data=onchain.encode_batch(entries[:3]), gas=8_000_000)
     b.send(users[2], to=probe, data=call_data("clear(uint256)", 3))
     b.send(users[3], to=probe, data=call_data("fail(string)", "no"))

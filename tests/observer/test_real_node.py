@@ -65,16 +65,6 @@ def test_devnet_verifies_through_its_observer_node_and_agrees_with_a_validator(d
     assert report["equivocations"] == []
 
 
-def _compiled_ledger() -> dict:
-    root = Path(__file__).parents[2]
-    manifest = root / ".build" / "__local__.json"
-    if not manifest.exists():
-        done = subprocess.run([str(BIN / "ape"), "compile"], cwd=root, capture_output=True,
-                              text=True, timeout=600)
-        assert done.returncode == 0, done.stderr
-    return json.loads(manifest.read_text())["contractTypes"]["CeFiEventLedger"]
-
-
 def test_ledger_on_the_devnet_verifies_and_a_record_proof_checks_offline(devnet, tmp_path):
     """Deploy the real CeFi Event Ledger on the devnet, append attested records through it,
     then verify them with the observer and prove one offline."""
@@ -82,11 +72,11 @@ def test_ledger_on_the_devnet_verifies_and_a_record_proof_checks_offline(devnet,
     from eth_account import Account
     from eth_hash.auto import keccak
     from eth_utils import to_checksum_address
+    from execchain import compiled_ledger, order_entries
 
-    from chain.abc import AttestedEvent, LedgerDomain
-    from chain.attest import Eip712Scheme
+    from chain.abc import LedgerDomain
     from chain.attest.keys import LocalSigner
-    from chain.ledger import canonical_delta, data_hash, onchain
+    from chain.ledger import onchain
     from chain.qbft.genesis import Genesis
     from observer.rpc import RpcSource
 
@@ -115,7 +105,7 @@ def test_ledger_on_the_devnet_verifies_and_a_record_proof_checks_offline(devnet,
             time.sleep(0.5)
         raise AssertionError(f"transaction {tx_hash} was not mined")
 
-    ct = _compiled_ledger()
+    ct = compiled_ledger()
     code = bytes.fromhex(ct["deploymentBytecode"]["bytecode"][2:])
     address = send(None, code + abi_encode(["address"], [me]))["contractAddress"]
     grant = bytes(keccak(b"grantRole(bytes32,address)"))[:4]
@@ -123,15 +113,7 @@ def test_ledger_on_the_devnet_verifies_and_a_record_proof_checks_offline(devnet,
     send(address, grant + abi_encode(["bytes32", "address"],
                                      [onchain.ATTESTER_ROLE, actor.address]))
     domain = LedgerDomain(genesis.chain_id, bytes.fromhex(address[2:]))
-    entries = []
-    for n in range(1, 13):
-        delta = canonical_delta("ORDER_PLACED", {
-            "order": f"ORD-{n}", "investor": f"inv_{n:016x}", "isin": "LU0000000009",
-            "side": "subscription", "amount": str(100 * n), "currency": "EUR",
-            "dealing_date": "2026-11-25", "channel": "rest"})
-        event = AttestedEvent(actor.address, "ORDER_PLACED", data_hash(delta), n)
-        entries.append(onchain.Entry(actor.address, "ORDER_PLACED", n, delta,
-                                     Eip712Scheme().attest(event, domain, [actor])))
+    entries = order_entries(actor, domain, 12)
     send(address, onchain.encode_batch(entries[:5]))
     send(address, onchain.encode_batch(entries[5:]))
 

@@ -17,12 +17,11 @@ from eth_abi.abi import encode as abi_encode
 from eth_account import Account
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
-from execchain import PROBE_CODE, call_data, compiled_ledger
+from execchain import PROBE_CODE, call_data, compiled_ledger, order_entries
 
-from chain.abc import AttestedEvent, LedgerDomain
-from chain.attest import Eip712Scheme
+from chain.abc import LedgerDomain
 from chain.attest.keys import LocalSigner
-from chain.ledger import canonical_delta, data_hash, onchain
+from chain.ledger import onchain
 from chain.qbft.genesis import Genesis
 from node.network import local
 
@@ -63,15 +62,7 @@ def test_devnet_with_contracts_and_ledger_records_replays_from_the_genesis(tmp_p
         send(ledger, call_data(grant, onchain.WRITER_ROLE, bytes.fromhex(me[2:])))
         send(ledger, call_data(grant, onchain.ATTESTER_ROLE, actor.address))
         domain = LedgerDomain(genesis.chain_id, bytes.fromhex(ledger[2:]))
-        entries = []
-        for n in range(1, 9):
-            delta = canonical_delta("ORDER_PLACED", {
-                "order": f"ORD-{n}", "investor": f"inv_{n:016x}", "isin": "LU0000000009",
-                "side": "subscription", "amount": str(100 * n), "currency": "EUR",
-                "dealing_date": "2026-11-25", "channel": "rest"})
-            event = AttestedEvent(actor.address, "ORDER_PLACED", data_hash(delta), n)
-            entries.append(onchain.Entry(actor.address, "ORDER_PLACED", n, delta,
-                                         Eip712Scheme().attest(event, domain, [actor])))
+        entries = order_entries(actor, domain, 8)
         assert send(ledger, onchain.encode_batch(entries[:4]))["status"] == "0x1"
         send(probe, call_data("fill(uint256)", 20))
         assert send(probe, call_data("fail(string)", "no"), gas=100_000)["status"] == "0x0"
