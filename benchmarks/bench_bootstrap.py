@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from results import write_section
 
+from node.network.init import free_base_port
+
 SMARTTA = str(Path(sys.executable).with_name("smartta"))
 PASSWORD = "bench bootstrap passphrase"
 
@@ -33,22 +34,6 @@ def smartta(*args: str, env: dict[str, str]) -> float:
     start = time.perf_counter()
     subprocess.run([SMARTTA, *args], env=env, check=True, capture_output=True, text=True, timeout=300)
     return time.perf_counter() - start
-
-
-def free_base_port(count: int) -> int:
-    """A base port whose node ports (p2p 30303+i, metrics 9545+i, RPC 8545+10i and 8546+10i,
-    all shifted by the base) are free."""
-    for base in range(10_000, 20_000, 100):
-        ports = [p + base + i for i in range(count) for p in (30303, 9545)]
-        ports += [p + base + 10 * i for i in range(count) for p in (8545, 8546)]
-        try:
-            for port in ports:
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free ports")
 
 
 def head(url: str) -> int:
@@ -63,8 +48,9 @@ def one_run(seeded: bool) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="bench-bootstrap-") as tmp:
         folder = str(Path(tmp) / "net")
         start = time.perf_counter()
+        base = free_base_port(4, range(10_000, 20_000, 100))
         init = smartta("network", "init", "--dir", folder, "--validators", "4", "--block-period", "1",
-                       "--base-port", str(free_base_port(4)), *(["--seeded"] if seeded else []), env=env)
+                       "--base-port", str(base), *(["--seeded"] if seeded else []), env=env)
         try:
             up = smartta("network", "up", "--dir", folder, env=env)
             status = json.loads(subprocess.run([SMARTTA, "network", "status", "--dir", folder, "--json"],

@@ -40,7 +40,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -56,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from results import write_section  # noqa: E402
 
 from node.network import local  # noqa: E402
+from node.network.init import free_base_port, port_free  # noqa: E402
 from node.network.loadgen import (  # noqa: E402
     Bench,
     LedgerWorkload,
@@ -80,23 +80,9 @@ ANVIL_KEY = bytes.fromhex("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784
 PASSWORD = "benchmark-only"
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def base_port(nodes: int) -> int:
     """A --base-port in 5000-5900 whose ports are all free (other networks share the machine)."""
-    for base in range(5000, 5900, 20):
-        ports = [p + base + i for i in range(nodes) for p in (30303, 9545)]
-        ports += [p + base + 10 * i for i in range(nodes) for p in (8545, 8546)]
-        if all(_free(p) for p in ports):
-            return base
-    raise RuntimeError("no free port range in 5000-5900")
+    return free_base_port(nodes, range(5000, 5900, 20))
 
 
 def compiled() -> Path:
@@ -249,7 +235,7 @@ DEVNET_GAS_LIMIT = 250_000_000  # node.network.spec's default block gas limit
 def run_anvil(args: argparse.Namespace) -> list[RoundReport]:
     if not ANVIL.exists():
         raise SystemExit(f"{ANVIL} is missing: `npm ci` installs it (optional dependency)")
-    port = next(p for p in range(5900, 5999) if _free(p))
+    port = next(p for p in range(5900, 5999) if port_free("127.0.0.1", p))
     # Interval mining at the devnet's block period and gas limit: in automine mode (a block per
     # transaction) anvil 1.7.1 stopped mining here with 1,500 transactions pending, at 100% CPU
     # and growing past 18 GB. --prune-history: no past states kept (nothing here reads them).

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -15,31 +14,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from node.network import local
+from node.network import init, local
 from node.network.spec import NetworkSpec
 
 PASSWORD = "devnet-test"
 SMARTTA = [sys.executable, "-m", "chain.cli"]
 
 
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def free_base_port(nodes: int) -> int:
-    """A --base-port whose p2p (30303+), RPC (8545+10i, 8546+10i) and metrics (9545+) ports are free."""
-    for _ in range(200):
-        base = random.randrange(10_000, 20_000)
-        ports = [p + base + i for i in range(nodes) for p in (30303, 9545)]
-        ports += [p + base + 10 * i for i in range(nodes) for p in (8545, 8546)]
-        if all(_free(p) for p in ports):
-            return base
-    raise RuntimeError("no free port range for a test network")
+    """A --base-port in 10000-20000 whose nodes' ports are all free (tests run side by side)."""
+    return init.free_base_port(nodes, (random.randrange(10_000, 20_000) for _ in range(200)))
 
 
 def smartta(*args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess[str]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +67,31 @@ def _new_key(directory: Path, node: str, password: str, seed: str | None,
     return info
 
 
+def node_ports(base_port: int, index: int) -> tuple[int, int, int, int]:
+    """(p2p, RPC HTTP, RPC WebSocket, metrics) ports of the ``index``-th node of a network laid
+    out from ``base_port``: Besu's defaults shifted by it, the node's own index added (RPC ports
+    10 apart, as HTTP and WebSocket sit next to each other)."""
+    return (30303 + base_port + index, 8545 + base_port + 10 * index,
+            8546 + base_port + 10 * index, 9545 + base_port + index)
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_base_port(nodes: int, bases: Iterable[int], host: str = "127.0.0.1") -> int:
+    """The first of ``bases`` at which every port of ``nodes`` nodes (``node_ports``) is free."""
+    for base in bases:
+        if all(port_free(host, p) for i in range(nodes) for p in node_ports(base, i)):
+            return base
+    raise RuntimeError(f"no --base-port with {nodes} nodes' ports free on {host}")
+
+
 def default_spec(name: str, *, validators: int, observers: int, chain_id: int,
                  block_period: int, request_timeout: int | None, organisation: str,
                  host: str = "127.0.0.1", base_port: int = 0, dev_mode: bool = False,
@@ -73,11 +100,9 @@ def default_spec(name: str, *, validators: int, observers: int, chain_id: int,
     for i in range(validators + observers):
         role, n = ("validator", i + 1) if i < validators else ("observer", i - validators + 1)
         roles = [role] + (["bootnode"] if i == 0 else [])
-        nodes.append(NodeSpec(
-            name=f"{role}-{n}", roles=roles, host=host,
-            p2p_port=30303 + base_port + i, rpc_http_port=8545 + base_port + 10 * i,
-            rpc_ws_port=8546 + base_port + 10 * i, metrics_port=9545 + base_port + i,
-        ))
+        p2p, http, ws, metrics = node_ports(base_port, i)
+        nodes.append(NodeSpec(name=f"{role}-{n}", roles=roles, host=host, p2p_port=p2p,
+                              rpc_http_port=http, rpc_ws_port=ws, metrics_port=metrics))
     timeout = request_timeout if request_timeout is not None else 2 * block_period
     return NetworkSpec(
         name=name, chain_id=chain_id,

@@ -17,7 +17,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +31,14 @@ from chain.qbft.header import BlockHeader, HeaderError
 from chain.qbft.quorum import max_faulty, vote_threshold
 from chain.qbft.seals import SealError, address_of, public_key_of, recover
 from node.network import live, local
-from node.network.init import GENESIS_FILE, KEYS_DIR, KEYSTORE_FILE, init_network, key_dir
+from node.network.init import (
+    GENESIS_FILE,
+    KEYS_DIR,
+    KEYSTORE_FILE,
+    init_network,
+    key_dir,
+    port_free,
+)
 from node.network.spec import NetworkSpec, NodeSpec, SpecError
 
 MIN_VALIDATORS = 4
@@ -498,15 +504,6 @@ class Rotation:
     notes: list[str]
 
 
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 def new_node(spec: NetworkSpec, like: NodeSpec | None, name: str | None, host: str | None,
              directory: Path) -> NodeSpec:
     """A validator node next to ``like`` (same roles and host), on ports after the spec's."""
@@ -527,7 +524,7 @@ def new_node(spec: NetworkSpec, like: NodeSpec | None, name: str | None, host: s
     if spec.deployment == "local":
         for _ in range(100):
             ports = (node.p2p_port, node.rpc_http_port, node.rpc_ws_port, node.metrics_port)
-            if all(_port_free(host, p) for p in ports):
+            if all(port_free(host, p) for p in ports):
                 break
             node.p2p_port += 1
             node.metrics_port += 1

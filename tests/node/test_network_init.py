@@ -108,3 +108,15 @@ def test_cli_init_uses_the_password_from_the_environment(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "throwaway" in result.output
     assert NetworkSpec.load(tmp_path / "n").dev_mode
+
+
+def test_free_base_port_skips_a_base_where_any_node_port_is_taken():
+    import socket
+
+    from node.network.init import free_base_port, node_ports
+
+    with socket.socket() as held:  # the second node's RPC WebSocket port of base 20000
+        held.bind(("127.0.0.1", node_ports(20_000, 1)[2]))
+        assert free_base_port(2, [20_000, 20_100]) == 20_100
+        with pytest.raises(RuntimeError, match="no --base-port"):
+            free_base_port(2, [20_000])
