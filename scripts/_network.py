@@ -112,6 +112,14 @@ class Network:
                 f"step needs about {gas:,} gas at {price} wei, {need} wei: fund the account, or "
                 "run on a free-gas network (zeroBaseFee and min gas price 0)")
 
+    def ledger(self, project: Any) -> Any:
+        """The CeFiEventLedger that deployments.json records on this network, or ScriptError."""
+        address = self.deployments.lookup("CeFiEventLedger")
+        if address is None:
+            raise ScriptError(f"no CeFiEventLedger recorded in {self.deployments.path}; "
+                              "run `ape run deploy_ledger` on this network first")
+        return project.CeFiEventLedger.at(address)
+
     def require_role(self, contract: Any, role: bytes, account: Any, role_name: str, why: str) -> None:
         if not contract.hasRole(role, account.address):
             raise ScriptError(

@@ -32,11 +32,7 @@ def cli(writers: tuple[str, ...], attesters: tuple[str, ...], pausers: tuple[str
     if not (writers or attesters or pausers):
         raise ScriptError("nothing to grant: give --writer, --attester or --pauser")
     net = Network()
-    address = net.deployments.lookup("CeFiEventLedger")
-    if address is None:
-        raise ScriptError(f"no CeFiEventLedger recorded in {net.deployments.path}; "
-                          "run `ape run deploy_ledger` on this network first")
-    ledger = project.CeFiEventLedger.at(address)
+    ledger = net.ledger(project)
     admin = net.account(alias)
     net.require_role(ledger, onchain.ROLES["DEFAULT_ADMIN_ROLE"], admin, "DEFAULT_ADMIN_ROLE",
                      "grant ledger roles")

@@ -87,15 +87,12 @@ def cli(events_file: Path | None, story: bool, writer_alias: str, batch: int) ->
     if not isinstance(events, list) or not events:
         raise ScriptError("the events file must be a non-empty JSON array")
     net = Network()
-    address = net.deployments.lookup("CeFiEventLedger")
-    if address is None:
-        raise ScriptError(f"no CeFiEventLedger recorded in {net.deployments.path}; "
-                          "run `ape run deploy_ledger` on this network first")
-    ledger = project.CeFiEventLedger.at(address)
+    ledger = net.ledger(project)
     writer = net.account(writer_alias)
     net.require_role(ledger, onchain.WRITER_ROLE, writer, "WRITER_ROLE", "append records")
     password = os.environ.get(PASSWORD_ENV, "")
-    domain = LedgerDomain(net.chain_id, bytes.fromhex(str(address)[2:]))
+    address = str(ledger.address)
+    domain = LedgerDomain(net.chain_id, bytes.fromhex(address[2:]))
     actors: dict[str, LocalSigner] = {}
     nonces: dict[bytes, int] = {}
     entries: list[onchain.Entry] = []
