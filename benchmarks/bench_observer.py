@@ -140,9 +140,13 @@ def limit(pairs: list[tuple[bytes, bytes]], cores: int) -> float:
         return sum(pool.map(_raw, [3.0] * cores))
 
 
-def timed(genesis: Any, source: ChainSource, cores: int, ledger: bool) -> tuple[float, Any]:
+def timed(genesis: Any, source: ChainSource, cores: int, ledger: bool = False,
+          replay: bool = False) -> tuple[float, Any]:
+    """Seconds ``verify`` takes over ``source`` (with the record walk or the replay), and its
+    report."""
     walk = LedgerWalk(source, DOMAIN) if ledger else None
-    verifier = Verifier(genesis, [source], jobs=cores, records=walk)
+    verifier = Verifier(genesis, [source], jobs=cores, records=walk,
+                        replay=Replay(genesis, source) if replay else None)
     verifier._pool()  # workers started before the clock, as a long run amortises them
     start = time.perf_counter()
     report = verifier.advance()
@@ -296,18 +300,6 @@ def node_import(executed: Any, directory: Path) -> float:
     return elapsed
 
 
-def timed_replay(genesis: Any, source: ChainSource, cores: int) -> tuple[float, Any]:
-    replay = Replay(genesis, source)
-    verifier = Verifier(genesis, [source], jobs=cores, replay=replay)
-    verifier._pool()
-    start = time.perf_counter()
-    report = verifier.advance()
-    elapsed = time.perf_counter() - start
-    verifier.close()
-    assert report.failure is None, report.failure
-    return elapsed, report
-
-
 def replay() -> None:
     import tempfile
 
@@ -330,7 +322,7 @@ def replay() -> None:
         with node_process(served) as url:
             measured = {}
             for how, source in (("memory", MemorySource(served)), ("HTTP", RpcSource(url))):
-                runs = [timed_replay(executed.genesis, source, cores) for _ in range(2)]
+                runs = [timed(executed.genesis, source, cores, replay=True) for _ in range(2)]
                 measured[how] = min((elapsed, report.replay["seconds"]) for elapsed, report in runs)
         rows.append((name, blocks, txs, reference, measured))
         print(rows[-1], flush=True)
