@@ -12,8 +12,11 @@ the last header of the job before, so the links hold across jobs too.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from chain import proofs
 from chain.qbft import extra_data as xd
 from chain.qbft.genesis import Genesis
 from chain.qbft.header import BlockHeader, HeaderError
@@ -41,6 +44,29 @@ class Failure:
     def to_json(self) -> dict[str, object]:
         return {"block": self.block, "record": self.record, "check": self.check,
                 "message": self.message, "source": self.source}
+
+
+def served_transactions(header: BlockHeader, txs: Sequence[Mapping[str, Any]] | None,
+                        source: str, why: str) -> list[bytes] | Failure:
+    """The transactions a node served for ``header`` in their signed encoding, or the Failure
+    that says how they differ from the sealed transactionsRoot (``why``: why the block must have
+    transactions, for the node that serves none)."""
+    n = header.number
+    if txs is None:
+        return Failure(n, "transactions", f"the node has no transactions for this block, {why}",
+                       source=source)
+    try:
+        raws = [proofs.encode_transaction(t) for t in txs]
+    except proofs.ProofError as exc:
+        return Failure(n, "transactions", str(exc), source=source)
+    root = proofs.trie_root(raws)
+    if root != header.transactions_root:
+        return Failure(
+            n, "transactions",
+            f"the node's {len(raws)} transactions hash to 0x{root.hex()}, but the sealed header "
+            f"commits to 0x{header.transactions_root.hex()}: the node added, altered, reordered "
+            "or withheld a transaction", source=source)
+    return raws
 
 
 def _check_of(message: str) -> str:

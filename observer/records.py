@@ -26,7 +26,7 @@ from chain.ledger.record import LedgerRecord, ledger_anchor
 from chain.ledger.verify import LedgerWalker
 from chain.qbft.header import BlockHeader
 from observer.abc import ChainSource, RpcTransaction
-from observer.blocks import Failure, Sealed
+from observer.blocks import Failure, Sealed, served_transactions
 
 
 @dataclass
@@ -232,21 +232,9 @@ class LedgerWalk:
 
     def _transactions(self, header: BlockHeader, txs: list[dict[str, Any]] | None
                       ) -> Failure | None:
-        n, name = header.number, self.source.name
-        if txs is None:
-            return Failure(n, "transactions", "the node has no transactions for this block, "
-                           "whose receipts hold ledger calls", source=name)
-        try:
-            root = proofs.transactions_root(txs)
-        except proofs.ProofError as exc:
-            return Failure(n, "transactions", str(exc), source=name)
-        if root != header.transactions_root:
-            return Failure(
-                n, "transactions",
-                f"the node's {len(txs)} transactions hash to 0x{root.hex()}, but the sealed "
-                f"header commits to 0x{header.transactions_root.hex()}: the node added, altered, "
-                "reordered or withheld a transaction", source=name)
-        return None
+        served = served_transactions(header, txs, self.source.name,
+                                     "whose receipts hold ledger calls")
+        return served if isinstance(served, Failure) else None
 
     def _jobs(self) -> list[RecordJob]:
         jobs: list[RecordJob] = []

@@ -35,7 +35,7 @@ from chain.execution.txs import decode
 from chain.qbft.genesis import Genesis, GenesisError
 from chain.qbft.header import EMPTY_TRIE_ROOT, BlockHeader
 from observer.abc import ChainSource, RpcTransaction
-from observer.blocks import Failure, Sealed
+from observer.blocks import Failure, Sealed, served_transactions
 
 _CHECKS = {"stateRoot": "state-root", "transactionsRoot": "transactions-root",
            "receiptsRoot": "receipts-root", "logsBloom": "logs-bloom", "gasUsed": "gas-used"}
@@ -106,20 +106,9 @@ class Replay:
         except FieldError as exc:
             return Failure(n, "fork-rules", f"{exc}: the validators sealed a header the "
                            f"{env.fork.name} rules of this genesis do not allow")
-        if txs is None:
-            return Failure(n, "transactions", "the node has no transactions for this block, whose "
-                           "transactionsRoot says it has some", source=name)
-        try:
-            raws = [proofs.encode_transaction(t) for t in txs]
-        except proofs.ProofError as exc:
-            return Failure(n, "transactions", str(exc), source=name)
-        root = proofs.trie_root(raws)
-        if root != header.transactions_root:
-            return Failure(
-                n, "transactions",
-                f"the node's {len(raws)} transactions hash to 0x{root.hex()}, but the sealed header "
-                f"commits to 0x{header.transactions_root.hex()}: the node added, altered, reordered "
-                "or withheld a transaction", source=name)
+        raws = served_transactions(header, txs, name, "whose transactionsRoot says it has some")
+        if isinstance(raws, Failure):
+            return raws
         runner = BlockRunner(env, self.state, parent.state_root, tuple(self.hashes))
         for i, raw in enumerate(raws):
             try:
