@@ -15,7 +15,7 @@ the chain.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -145,6 +145,10 @@ class LedgerWalk:
     """Keep every verified record in ``walked`` (for exports and proofs)."""
     job_records: int = 1000
     """About this many records go into one job."""
+    first_slice: int = 2
+    max_slice: int = 32
+    """Blocks whose receipts are read at once: ``first_slice`` for the first of a run of
+    verified blocks, so that workers start early, doubling up to ``max_slice``."""
     roles: dict[bytes, set[bytes]] = field(default_factory=dict)
     walked: list[WalkedRecord] = field(default_factory=list)
     failed: WalkedRecord | None = None
@@ -185,17 +189,33 @@ class LedgerWalk:
     # --- the sequential half ------------------------------------------------------------------
 
     def blocks_verified(self, headers: Sequence[BlockHeader], sealed: Sequence[Sealed]
-                        ) -> tuple[list[RecordJob], Failure | None]:
-        """Record jobs for these verified blocks; a failure found on the way (receipts,
-        transactions, logs) comes back beside the jobs for the records before it."""
-        failure = self._collect(headers, sealed, with_calldata=True)
-        return self._jobs(), failure
+                        ) -> Iterator[RecordJob | Failure]:
+        """Record jobs for these verified blocks, each yielded as soon as its blocks' receipts
+        and transactions are read (so workers check the first records while the rest are
+        fetched); a failure found on the way (receipts, transactions, logs) is yielded last,
+        after the jobs for the records before it."""
+        wanted = self._wanted(headers, sealed)
+        size = self.first_slice
+        start = 0
+        while start < len(wanted):
+            part = wanted[start:start + size]
+            start += len(part)
+            failure = self._collect(part, with_calldata=True)
+            yield from self._jobs(flush=failure is not None or start >= len(wanted))
+            if failure is not None:
+                yield failure
+                return
+            size = min(2 * size, self.max_slice)
 
-    def _collect(self, headers: Sequence[BlockHeader], sealed: Sequence[Sealed], *,
-                 with_calldata: bool) -> Failure | None:
+    def _wanted(self, headers: Sequence[BlockHeader], sealed: Sequence[Sealed]
+                ) -> list[tuple[BlockHeader, Sealed]]:
+        """The blocks whose (sealed) logs bloom may hold a log of the ledger contract."""
         address = self.domain.ledger_address
-        wanted = [(h, s) for h, s in zip(headers, sealed, strict=False)
-                  if proofs.bloom_may_contain(h.logs_bloom, address)]
+        return [(h, s) for h, s in zip(headers, sealed, strict=False)
+                if proofs.bloom_may_contain(h.logs_bloom, address)]
+
+    def _collect(self, wanted: Sequence[tuple[BlockHeader, Sealed]], *,
+                 with_calldata: bool) -> Failure | None:
         failure: Failure | None = None
         if not wanted:
             return None
@@ -236,7 +256,9 @@ class LedgerWalk:
                                      "whose receipts hold ledger calls")
         return served if isinstance(served, Failure) else None
 
-    def _jobs(self) -> list[RecordJob]:
+    def _jobs(self, *, flush: bool) -> list[RecordJob]:
+        """Jobs of about ``job_records`` records from the pending calls; with ``flush`` the
+        rest too, else the rest stays pending for the next blocks."""
         jobs: list[RecordJob] = []
         calls: list[Call] = []
         size = 0
@@ -246,9 +268,11 @@ class LedgerWalk:
             if size >= self.job_records:
                 jobs.append(RecordJob(self.domain, self.require_attestation, tuple(calls), self.keep))
                 calls, size = [], 0
-        if calls:
-            jobs.append(RecordJob(self.domain, self.require_attestation, tuple(calls), self.keep))
         self._pending = []
+        if calls and flush:
+            jobs.append(RecordJob(self.domain, self.require_attestation, tuple(calls), self.keep))
+        elif calls:
+            self._pending = [(c, 0) for c in calls[:-1]] + [(calls[-1], size)]
         return jobs
 
     def _block(self, header: BlockHeader, block: Sealed,
@@ -305,7 +329,7 @@ class LedgerWalk:
 
     def skip(self, headers: Sequence[BlockHeader], sealed: Sequence[Sealed]) -> Failure | None:
         """Blocks before ``--from``: follow the roles, take their records on trust."""
-        failure = self._collect(headers, sealed, with_calldata=False)
+        failure = self._collect(self._wanted(headers, sealed), with_calldata=False)
         self._pending = []
         self.trust_start = True
         return failure

@@ -74,7 +74,7 @@ class RecordWalk(Protocol):
     back to it in order."""
 
     def blocks_verified(self, headers: Sequence[BlockHeader], sealed: Sequence[Sealed]
-                        ) -> tuple[list[RecordJob], Failure | None]: ...
+                        ) -> Iterator[RecordJob | Failure]: ...
 
     def job_done(self, job: RecordJob, result: RecordResult) -> Failure | None: ...
 
@@ -428,13 +428,11 @@ class Verifier:
             if replayed is not None:  # the records of the blocks before it are still walked
                 sealed = sealed[:max(0, replayed.block - sealed[0].number)]
         if seals and self.records is not None and sealed:
-            jobs, failure = self.records.blocks_verified(job.headers[:len(sealed)], sealed)
-            for record_job in jobs:
-                self._records_pending.append(
-                    (record_job, self._current.submit(check_records, record_job)))
-            if failure is not None:
-                self._drain_records(block=True)  # an earlier record may have failed first
-                raise _Stop(failure)
+            for item in self.records.blocks_verified(job.headers[:len(sealed)], sealed):
+                if isinstance(item, Failure):
+                    self._drain_records(block=True)  # an earlier record may have failed first
+                    raise _Stop(item)
+                self._records_pending.append((item, self._current.submit(check_records, item)))
         if replayed is not None:
             self._drain_records(block=True)
             raise _Stop(replayed)

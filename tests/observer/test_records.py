@@ -129,3 +129,43 @@ def test_malformed_receipt_is_named_not_crashed_on(honest, node_factory):
     assert report.failure is not None
     assert (report.failure.block, report.failure.check) == (6, "receipts")
     assert "cumulativeGasUsed" in report.failure.message
+
+
+def test_record_jobs_start_while_later_receipts_are_still_unread(honest, node_factory,
+                                                                 monkeypatch):
+    """Workers get the first records after the first 2 blocks' receipts, not after the whole
+    chunk's: the reads grow 2, 4, 8 ... blocks, and jobs left part-full carry on into the next
+    read, so every record is checked once, in order."""
+    import observer.records as records_module
+    import observer.verify as verify_module
+    from observer.records import LedgerWalk
+    from observer.rpc import RpcSource
+    from observer.verify import Verifier
+
+    chain, ledger = honest
+    events: list[tuple[str, list[int]]] = []
+
+    class Recording(RpcSource):
+        def receipts(self, numbers):  # type: ignore[no-untyped-def]
+            events.append(("receipts", list(numbers)))
+            return super().receipts(numbers)
+
+    def check(job):  # type: ignore[no-untyped-def]
+        result = records_module.check_records(job)
+        events.append(("job", list(range(result.first_seq, result.head_seq + 1))))
+        return result
+
+    monkeypatch.setattr(verify_module, "check_records", check)
+    source = Recording(node_factory(chain).url)
+    walk = LedgerWalk(source, DOMAIN, job_records=1)
+    verifier = Verifier(chain.genesis, [source], jobs=1, records=walk)
+    try:
+        report = verifier.advance()
+    finally:
+        verifier.close()
+    assert report.failure is None, report.failure
+    reads = [len(n) for kind, n in events if kind == "receipts"]
+    assert reads == [2, 4, 1]  # the grant's block and 6 blocks of records
+    assert events[0][0] == "receipts" and events[1][0] == "job"
+    checked = [seq for kind, seqs in events if kind == "job" for seq in seqs]
+    assert checked == list(range(1, len(ledger.records) + 1))
