@@ -428,11 +428,11 @@ class Verifier:
             if replayed is not None:  # the records of the blocks before it are still walked
                 sealed = sealed[:max(0, replayed.block - sealed[0].number)]
         if seals and self.records is not None and sealed:
-            for item in self.records.blocks_verified(job.headers[:len(sealed)], sealed):
-                if isinstance(item, Failure):
+            for got in self.records.blocks_verified(job.headers[:len(sealed)], sealed):
+                if isinstance(got, Failure):
                     self._drain_records(block=True)  # an earlier record may have failed first
-                    raise _Stop(item)
-                self._records_pending.append((item, self._current.submit(check_records, item)))
+                    raise _Stop(got)
+                self._records_pending.append((got, self._current.submit(check_records, got)))
         if replayed is not None:
             self._drain_records(block=True)
             raise _Stop(replayed)
