@@ -13,7 +13,7 @@ import os as _os
 # eth-hash picks its keccak backend at the first hash (chain/ hashes at import). Its default,
 # pycryptodome, costs ~7x the C extension of safe-pysha3 per call, and verifiers and indexers
 # hash several times per record and per block: prefer pysha3 when it is installed (the
-# indexer extra has it), unless ETH_HASH_BACKEND says otherwise.
+# base install has it on Linux), unless ETH_HASH_BACKEND says otherwise.
 if "ETH_HASH_BACKEND" not in _os.environ:
     try:
         import sha3 as _sha3  # noqa: F401

@@ -37,8 +37,12 @@ def check_seal_format(seal: bytes, *, require_low_s: bool = False) -> None:
         raise SealError("signature s is in the upper half of the curve order (high-s)")
 
 
+keccak(b"")  # settles eth-hash's backend (see chain/__init__), so that hasher is its function
+_keccak256 = keccak.hasher
+
+
 def public_key_to_address(public_key_64: bytes) -> bytes:
-    return bytes(keccak(public_key_64)[12:])
+    return _keccak256(public_key_64)[12:]
 
 
 @lru_cache(maxsize=256)
