@@ -101,21 +101,22 @@ def check_records(job: RecordJob) -> RecordResult:
 
     for call in job.calls:
         attesters[0] = call.attesters
+        entries = _entries(call.calldata)
         try:
             got = onchain.decode_log(call.topics, call.data, block_number=call.block,
-                                     timestamp=call.timestamp)
+                                     timestamp=call.timestamp,
+                                     proofs={(e.actor, e.nonce): e.attestation for e in entries})
         except onchain.OnchainFormatError as exc:
             return result(Failure(call.block, "record-log", str(exc)))
-        entries = _entries(call.calldata)
-        records = onchain.with_proofs(got.records, entries)
+        records = got.records
         if walker is None:
             first_seq, first_link = records[0].seq, records[0].previous_hash
             walker = LedgerWalker(job.domain, head_seq=first_seq - 1, head_hash=first_link,
                                   require_attestation=job.require_attestation,
                                   authorise=lambda r: None if r.actor in attesters[0]
                                   else _refusal(r.actor))
-        # got.hashes: decode_log hashed these very records (with_proofs changes only the
-        # attestation, which no hash covers), so the walker does not hash them again.
+        # got.hashes: decode_log hashed these very records (their proofs are no part of any
+        # hash), so the walker does not hash them again.
         for record, decoded in zip(records, got.hashes, strict=True):
             finding = walker.check(record, decoded=decoded)
             if finding is not None:

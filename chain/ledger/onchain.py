@@ -237,11 +237,14 @@ class AppendedRecords:
 
 
 def decode_log(
-    topics: Sequence[bytes], data: bytes, *, block_number: int, timestamp: int
+    topics: Sequence[bytes], data: bytes, *, block_number: int, timestamp: int,
+    proofs: Mapping[tuple[bytes, int], Attestation] | None = None,
 ) -> AppendedRecords:
-    """The records a ``RecordsAppended`` log announces (without their proofs).
+    """The records a ``RecordsAppended`` log announces.
 
-    ``timestamp`` is that of the log's block: eth_getLogs does not return it.
+    ``timestamp`` is that of the log's block: eth_getLogs does not return it. ``proofs``: the
+    attestations of the call's entries by (actor, nonce), as ``with_proofs`` joins them (the
+    log does not carry them); a record with none has no proof.
     """
     if len(topics) != 2 or bytes(topics[0]) != RECORDS_APPENDED_TOPIC:
         raise OnchainFormatError("not a RecordsAppended log (topic 0 or topic count differs)")
@@ -272,6 +275,7 @@ def decode_log(
             raise OnchainFormatError(f"{where}: record {seq} says {delta_len} delta bytes, "
                                      f"only {len(packed) - mid - 43} remain")
         delta = packed[mid + 43:end]
+        nonce = int.from_bytes(packed[mid:mid + 8], "big")
         record = LedgerRecord(
             seq=seq,
             actor=actor,
@@ -279,12 +283,13 @@ def decode_log(
             # still decodes and the verifier names the record.
             event_type=packed[offset + 21:mid].decode("latin-1"),
             delta=delta,
-            nonce=int.from_bytes(packed[mid:mid + 8], "big"),
+            nonce=nonce,
             attestation_id=packed[mid + 9:mid + 41],
             data_hash=data_hash(delta),
             previous_hash=link,
             timestamp=timestamp,
             block_height=block_number,
+            attestation=proofs.get((actor, nonce)) if proofs else None,
         )
         records.append(record)
         schemes.append(packed[mid + 8])

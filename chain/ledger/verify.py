@@ -78,12 +78,13 @@ class LedgerWalker:
     def check(self, r: LedgerRecord, *, decoded: bytes | None = None) -> Finding | None:
         """``decoded``: the record hash that ``onchain.decode_log`` computed for ``r`` (its
         ``AppendedRecords.hashes``), for a record taken as decode_log built it (proofs joined
-        by ``with_proofs`` at most). decode_log set ``r.data_hash`` to keccak256(``r.delta``)
-        and hashed ``r``'s fields, the same functions over the same bytes as the data_hash
-        check and the record hash here, so both are taken rather than computed again; the
-        checks that can fail for such a record (the link, a claimed ``record_hash`` such as
-        the log's head hash, the delta, the attestation) run as for any other record. Leave it
-        None for records from anywhere else (JSON, a database): then everything is hashed."""
+        by ``with_proofs`` or by decode_log's ``proofs``, at most). decode_log set
+        ``r.data_hash`` to keccak256(``r.delta``) and hashed ``r``'s fields, the same functions
+        over the same bytes as the data_hash check and the record hash here, so both are taken
+        rather than computed again; the checks that can fail for such a record (the link, a
+        claimed ``record_hash`` such as the log's head hash, the delta, the attestation) run as
+        for any other record. Leave it None for records from anywhere else (JSON, a database):
+        then everything is hashed."""
         self._computed = None
         self.delta = None
         finding = self._check(r, decoded)

@@ -65,3 +65,20 @@ def test_with_proofs_keeps_every_field_but_the_attestation():
         for f in dataclasses.fields(before):
             if f.name != "attestation":
                 assert getattr(after, f.name) == getattr(before, f.name)
+
+
+@pytest.mark.parametrize("tamper", TAMPERS, ids=lambda t: t["kind"] if t else "honest")
+def test_decode_log_joins_proofs_as_with_proofs_does(tamper):
+    """decode_log(proofs=...) (the walk's one pass) gives the records, proofs and hashes that
+    decode_log and then with_proofs give, including for records with no entry."""
+    for calldata, topics, data, number, timestamp in _calls(tamper):
+        entries = onchain.decode_calldata(calldata)[1:]  # the first record has no proof
+        plain = onchain.decode_log(topics, data, block_number=number, timestamp=timestamp)
+        joined = onchain.decode_log(topics, data, block_number=number, timestamp=timestamp,
+                                    proofs={(e.actor, e.nonce): e.attestation for e in entries})
+        assert joined.hashes == plain.hashes
+        expected = onchain.with_proofs(plain.records, entries)
+        assert joined.records == tuple(expected)
+        assert [r.attestation for r in joined.records] == [r.attestation for r in expected]
+        assert joined.records[0].attestation is None
+        assert all(r.attestation is not None for r in joined.records[1:])
