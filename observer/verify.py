@@ -433,6 +433,9 @@ class Verifier:
                     self._drain_records(block=True)  # an earlier record may have failed first
                     raise _Stop(got)
                 self._records_pending.append((got, self._current.submit(check_records, got)))
+                # Take what is done, and wait once 4 jobs a worker are queued: the records in
+                # flight stay bounded however many a chunk of blocks holds.
+                self._drain_records(block=False)
         if replayed is not None:
             self._drain_records(block=True)
             raise _Stop(replayed)

@@ -135,7 +135,8 @@ def test_record_jobs_start_while_later_receipts_are_still_unread(honest, node_fa
                                                                  monkeypatch):
     """Workers get the first records after the first 2 blocks' receipts, not after the whole
     chunk's: the reads grow 2, 4, 8 ... blocks, and jobs left part-full carry on into the next
-    read, so every record is checked once, in order."""
+    read, so every record is checked once, in order; finished jobs are taken back as new ones
+    go out."""
     import observer.records as records_module
     import observer.verify as verify_module
     from observer.records import LedgerWalk
@@ -150,7 +151,10 @@ def test_record_jobs_start_while_later_receipts_are_still_unread(honest, node_fa
             events.append(("receipts", list(numbers)))
             return super().receipts(numbers)
 
+    queued: list[int] = []
+
     def check(job):  # type: ignore[no-untyped-def]
+        queued.append(len(verifier._records_pending))
         result = records_module.check_records(job)
         events.append(("job", list(range(result.first_seq, result.head_seq + 1))))
         return result
@@ -169,3 +173,5 @@ def test_record_jobs_start_while_later_receipts_are_still_unread(honest, node_fa
     assert events[0][0] == "receipts" and events[1][0] == "job"
     checked = [seq for kind, seqs in events if kind == "job" for seq in seqs]
     assert checked == list(range(1, len(ledger.records) + 1))
+    # Results are taken as jobs go out: the queue never holds a chunk's worth of jobs.
+    assert len(queued) > 4 and max(queued) <= 1, queued
