@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 import threading
 import time
@@ -72,6 +73,24 @@ def _json_text(value: Any) -> str:
                       separators=(",", ":"))
 
 
+class _Ticks(dict[dt.datetime, int]):
+    """A DateTime64(p) column's integer ticks, as clickhouse-connect computes them from a
+    datetime (``DateTime64._datetime64_ticks``), but once per distinct time: a thousand records
+    of a block share one, and clickhouse-connect takes integers as they are."""
+
+    def __init__(self, precision: int) -> None:
+        super().__init__()
+        self.scale = 10 ** precision
+
+    def __missing__(self, t: dt.datetime) -> int:
+        if len(self) >= 100_000:
+            self.clear()
+        seconds = math.floor(t.timestamp())
+        ticks: int = (seconds * 1_000_000 + t.microsecond) * self.scale // 1_000_000
+        self[t] = ticks
+        return ticks
+
+
 def _converters(table: Table) -> list[tuple[int, Callable[[Any], Any] | None]]:
     types = DDL[table.name][0]
     assert table.analytics is not None
@@ -80,6 +99,8 @@ def _converters(table: Table) -> list[tuple[int, Callable[[Any], Any] | None]]:
         convert: Callable[[Any], Any] | None = None
         if kind == "UInt256":
             convert = int
+        elif kind.startswith("DateTime64("):
+            convert = _Ticks(int(kind.removeprefix("DateTime64(").split(",")[0])).__getitem__
         elif column in ("args", "payload"):
             convert = _json_text
         elif column == "nonce":
@@ -164,10 +185,11 @@ class ClickHouseStore(AnalyticsStore):
                         continue
                     columns = []
                     for index, convert in self._conv[name]:
-                        col = [r[index] for r in table_rows]
-                        if convert is not None:
-                            col = [None if v is None else convert(v) for v in col]
-                        columns.append(col)
+                        if convert is None:
+                            columns.append([r[index] for r in table_rows])
+                        else:
+                            columns.append([None if r[index] is None else convert(r[index])
+                                            for r in table_rows])
                     self.client.insert(f"{self.database}.{name}", columns,
                                        column_names=list(table.analytics), column_oriented=True)
                 if position is not None:

@@ -9,6 +9,7 @@ no duplicate.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
@@ -174,6 +175,28 @@ async def restore_indexes(conn: asyncpg.Connection, schema: str) -> int:
     return len(rows)
 
 
+PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
+class _PgTimes(dict[dt.datetime, tuple[int]]):
+    """timestamptz as PostgreSQL's binary form wants it: microseconds since 2000-01-01 UTC.
+
+    asyncpg's own encoder converts every value (astimezone, a subtraction, two comparisons with
+    infinity); a batch holds one time per block for a thousand records, so the writer converts
+    each distinct time once and looks the rest up."""
+
+    def __missing__(self, t: dt.datetime) -> tuple[int]:
+        if len(self) >= 100_000:
+            self.clear()
+        d = t.astimezone(dt.UTC) - PG_EPOCH
+        value = self[t] = ((d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds,)
+        return value
+
+
+def _decode_time(value: tuple[int]) -> dt.datetime:
+    return PG_EPOCH + dt.timedelta(microseconds=value[0])
+
+
 class PgWriter:
     """The one connection that writes a schema; it holds the schema's writer lock."""
 
@@ -197,6 +220,8 @@ class PgWriter:
                     f"writer:{schema}")
                 raise StoreError(f"another indexer is writing schema {schema} (backend "
                                  f"{holder or 'unknown'}); stop it first, or use --schema")
+            await conn.set_type_codec("timestamptz", schema="pg_catalog", format="tuple",
+                                      encoder=_PgTimes().__getitem__, decoder=_decode_time)
         except BaseException:
             await conn.close()
             raise

@@ -1,0 +1,61 @@
+"""Times reach both stores as the instants they name: the PostgreSQL writer and the ClickHouse
+insert convert each distinct time once (indexer.pg._PgTimes, indexer.analytics._Ticks), not
+through the drivers' own per-value conversion."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import asyncpg
+from conftest import run
+
+from indexer.abc import BlockRef
+from indexer.pg import Checkpoint, PgWriter
+from indexer.project import Batch
+
+CET = dt.timezone(dt.timedelta(hours=2))
+TIMES = [
+    dt.datetime(2026, 3, 1, 12, 0, 5, 123456, tzinfo=dt.UTC),
+    dt.datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC),  # before PostgreSQL's epoch
+    dt.datetime(2026, 3, 1, 14, 0, 5, 654321, tzinfo=CET),  # another offset, same instant
+    dt.datetime(2026, 3, 1, 12, 0, 5, 123456, tzinfo=dt.UTC),  # repeated: from the cache
+    dt.datetime(1970, 1, 1, tzinfo=dt.UTC),
+]
+
+
+def block_rows() -> list[tuple[object, ...]]:
+    return [(1, n, bytes([n]) * 32, bytes(32), t, 0) for n, t in enumerate(TIMES)]
+
+
+def test_the_postgresql_writer_stores_each_time_as_the_instant_it_names(pg_dsn, schema):
+    async def scenario() -> list[dt.datetime]:
+        writer = await PgWriter.open(pg_dsn, schema)
+        try:
+            last = BlockRef(len(TIMES) - 1, bytes([len(TIMES) - 1]) * 32, bytes(32), 0)
+            await writer.write(Batch("chain:1", 1, last, {"blocks": block_rows()}),
+                               Checkpoint("chain:1", None))
+        finally:
+            await writer.close()
+        conn = await asyncpg.connect(pg_dsn)
+        try:
+            return [r[0] for r in await conn.fetch(
+                f"SELECT time FROM {schema}.blocks ORDER BY number")]
+        finally:
+            await conn.close()
+
+    assert run(scenario()) == TIMES
+
+
+def test_clickhouse_gets_whole_seconds_and_microseconds_as_its_columns_hold_them(analytics):
+    analytics.insert("chain:1", {"blocks": block_rows()}, None)
+    stored = [r[0] for r in analytics.query(
+        f"SELECT time FROM {analytics.database}.blocks ORDER BY number")]
+    # DateTime64(0): the second the instant falls in (ClickHouse answers naive UTC).
+    assert stored == [t.astimezone(dt.UTC).replace(microsecond=0, tzinfo=None) for t in TIMES]
+
+    events = [(n, n, "order", "ORDER_ACCEPTED", f"ORD-{n}", None, {"n": n}, None, t)
+              for n, t in enumerate(TIMES)]
+    analytics.insert("bus:outbox", {"domain_events": events}, None)
+    stored = [r[0] for r in analytics.query(
+        f"SELECT occurred_at FROM {analytics.database}.domain_events ORDER BY id")]
+    assert stored == [t.astimezone(dt.UTC).replace(tzinfo=None) for t in TIMES]
