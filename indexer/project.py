@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import gc
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -127,6 +128,20 @@ def claimed_start(entry: LedgerEntry) -> tuple[int, bytes]:
     return int.from_bytes(log.topics[1], "big") - 1, log.data[32:64]
 
 
+GC_THRESHOLDS = (100_000, 50, 100)
+"""Collector thresholds while indexing. A batch allocates millions of rows that live until they
+are written and hold no cycles; at Python's default (700, 10, 10) the collector walks them
+again and again (about a tenth of the CPU of a backfill); these let it run a hundred times
+less often."""
+
+
+def start_verifier() -> None:
+    """Initializer of a process that runs ``verify_ledger``: what it has imported is frozen
+    out of the collector's walks, and ``GC_THRESHOLDS`` apply."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def verify_ledger(chain_id: int, ledger: bytes, start: tuple[int, bytes] | None,
                   entries: Sequence[LedgerEntry], url: str = "the node") -> LedgerChunk:
     """Decode and verify the records of ``entries`` from ``start`` (None: from the head the
@@ -143,6 +158,7 @@ def verify_ledger(chain_id: int, ledger: bytes, start: tuple[int, bytes] | None,
     # worker process pickled, and pickle sends an object it has seen as a reference.
     same: dict[Any, Any] = {}
     one = same.setdefault
+    head = start[1]
     for entry in entries:
         log, block = entry.log, entry.block
         where = f"RecordsAppended log {log.log_index} of block {log.block_number}"
@@ -181,12 +197,14 @@ def verify_ledger(chain_id: int, ledger: bytes, start: tuple[int, bytes] | None,
                     units = Decimal(d["units"])
                 if event_type in FACT_TYPES:
                     facts.append((len(rows), event_type, d))
+            # The link held, so previousHash is the row before's hash: the same object, which
+            # pickle then sends as a reference.
+            previous = head if record.previous_hash == head else record.previous_hash
+            head = walker.report.head_hash  # the walker's head is now this record's hash
             rows.append((
                 chain_id, record.seq, block.number, block.hash, log.tx_hash, log.log_index,
                 one(record.actor, record.actor), event_type, record.nonce, scheme,
-                record.attestation_id,
-                record.data_hash, record.previous_hash,
-                walker.report.head_hash,  # the walker's head is now this record's hash
+                record.attestation_id, record.data_hash, previous, head,
                 time, record.delta, fund, investor, counterparty, reference,
                 None if finding is None else f"{finding.check}: {finding.message}", units))
     rep = walker.report
@@ -358,22 +376,29 @@ class Projector:
     def needs(self, decoded: Decoded) -> tuple[set[BalanceKey], set[RefKey]]:
         """Balances and distribution references ``project`` will read that are not cached."""
         chain = self.spec.chain_id
+        have = self.balances
         keys: set[BalanceKey] = set()
         refs: set[RefKey] = set()
         declared: dict[str, str] = {}
         for item in decoded.items:
             if item.event is tokens.TRANSFER:
                 token = "0x" + item.log.address.hex()
-                keys.update(("token", chain, token, "0x" + holder.hex())
-                             for holder in (item.args["from"], item.args["to"])
-                             if holder != ZERO_ADDRESS)
+                for holder in (item.args["from"], item.args["to"]):
+                    if holder != ZERO_ADDRESS:
+                        key = ("token", chain, token, "0x" + holder.hex())
+                        if key not in have:
+                            keys.add(key)
         for chunk in decoded.chunks:
             for _, et, d in chunk.facts:
-                if et in ("UNITS_ISSUED", "UNITS_REDEEMED"):
-                    keys.add(("units", chain, d["isin"], d["investor"]))
+                if et == "UNITS_ISSUED" or et == "UNITS_REDEEMED":
+                    key = ("units", chain, d["isin"], d["investor"])
+                    if key not in have:
+                        keys.add(key)
                 elif et == "UNITS_TRANSFERRED":
-                    keys.add(("units", chain, d["isin"], d["from_investor"]))
-                    keys.add(("units", chain, d["isin"], d["to_investor"]))
+                    for who in (d["from_investor"], d["to_investor"]):
+                        key = ("units", chain, d["isin"], who)
+                        if key not in have:
+                            keys.add(key)
                 elif et == "DISTRIBUTION_DECLARED":
                     ref = (chain, d["distribution"])
                     if ref not in self.refs:
@@ -387,8 +412,10 @@ class Projector:
                         continue
                     fund = self.refs[ref] or declared.get(d["distribution"])
                     if fund is not None:
-                        keys.add(("units", chain, fund, d["investor"]))
-        return {k for k in keys if k not in self.balances}, refs
+                        key = ("units", chain, fund, d["investor"])
+                        if key not in have:
+                            keys.add(key)
+        return keys, refs
 
     def load(self, keys: set[BalanceKey], balances: Mapping[BalanceKey, Decimal],
              refs: set[RefKey], found: Mapping[RefKey, str | None]) -> None:

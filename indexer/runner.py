@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import gc
 import logging
 import multiprocessing
 import os
@@ -41,11 +42,13 @@ from indexer.analytics import AnalyticsError
 from indexer.outbox import DEFAULT_CHANNEL, DEFAULT_TABLE, PgOutbox, event_rows
 from indexer.pg import CONNECTION_ERRORS, Checkpoint, PgWriter
 from indexer.project import (
+    GC_THRESHOLDS,
     Batch,
     Decoded,
     Projector,
     Segment,
     SourceSpec,
+    start_verifier,
     verify_ledger,
     weigh,
 )
@@ -223,6 +226,14 @@ class Indexer:
                   targets: dict[str, tuple[int, int]] | None = None) -> None:
         """Index until stopped (``follow``) or until every source reaches the head (or its
         ``targets`` position). Transient failures are retried forever, with backoff."""
+        thresholds = gc.get_threshold()
+        gc.set_threshold(*GC_THRESHOLDS)
+        try:
+            await self._run(follow, targets)
+        finally:
+            gc.set_threshold(*thresholds)
+
+    async def _run(self, follow: bool, targets: dict[str, tuple[int, int]] | None) -> None:
         delay = 1.0
         while not self._stopping.is_set():
             try:
@@ -247,7 +258,8 @@ class Indexer:
         if self.config.workers > 0 and self._pool is None:
             # spawn, not fork: the parent runs threads (chdb, asyncio) that fork would copy.
             self._pool = ProcessPoolExecutor(self.config.workers,
-                                             mp_context=multiprocessing.get_context("spawn"))
+                                             mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=start_verifier)
         try:
             await asyncio.to_thread(self.analytics.migrate)
             await self._catch_up_analytics(writer, readers)
@@ -562,6 +574,8 @@ class Indexer:
             async with readers.acquire() as conn:
                 balances, found = await pg.PgWriter(conn, self.config.schema).load(keys, refs)
             projector.load(keys, balances, refs, found)
+            if not refs:
+                break  # every reference was known: nothing new to ask
             keys, refs = projector.needs(decoded)
         t = status.spent("load", t)
         batch = projector.project(decoded)

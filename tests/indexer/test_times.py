@@ -4,7 +4,9 @@ through the drivers' own per-value conversion."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import gc
 
 import asyncpg
 from conftest import run
@@ -12,6 +14,7 @@ from conftest import run
 from indexer.abc import BlockRef
 from indexer.pg import Checkpoint, PgWriter
 from indexer.project import Batch
+from indexer.runner import Indexer, IndexerConfig
 
 CET = dt.timezone(dt.timedelta(hours=2))
 TIMES = [
@@ -59,3 +62,10 @@ def test_clickhouse_gets_whole_seconds_and_microseconds_as_its_columns_hold_them
     stored = [r[0] for r in analytics.query(
         f"SELECT occurred_at FROM {analytics.database}.domain_events ORDER BY id")]
     assert stored == [t.astimezone(dt.UTC).replace(tzinfo=None) for t in TIMES]
+
+
+def test_a_run_leaves_the_collector_thresholds_as_it_found_them(pg_dsn, schema, analytics):
+    before = gc.get_threshold()
+    config = IndexerConfig(pg_dsn, (), schema=schema)
+    asyncio.run(Indexer(config, analytics).run(follow=False))
+    assert gc.get_threshold() == before
