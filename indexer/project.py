@@ -30,6 +30,7 @@ from chain.ledger import LedgerWalker, ledger_anchor
 from chain.ledger.onchain import RECORDS_APPENDED_TOPIC, OnchainFormatError, decode_log
 from indexer import tokens
 from indexer.abc import BlockRef, ForkError, IndexerError, LogFilter, RawLog
+from indexer.tables import LEDGER_RECORDS
 
 # Sums of balances must never round: 28 digits (the default) is less than a uint256 has.
 EXACT = decimal.Context(prec=200, traps=[decimal.InvalidOperation, decimal.Inexact,
@@ -81,6 +82,14 @@ FACT_TYPES = frozenset({
     "TOKEN_FORCED_TRANSFER"})
 """Event types whose deltas change derived tables (register, NAV, distributions, bridge)."""
 
+ROW_FACTS = frozenset({"UNITS_ISSUED", "UNITS_REDEEMED", "UNITS_TRANSFERRED",
+                       "DISTRIBUTION_DECLARED"})
+"""Fact types whose ledger row holds every field the projection reads (fund, investor,
+counterparty, reference, units): their delta does not travel back from a verifying worker."""
+
+_FUND, _INVESTOR, _COUNTERPARTY, _REFERENCE, _UNITS = (
+    LEDGER_RECORDS.index(c) for c in ("fund", "investor", "counterparty", "reference", "units"))
+
 
 @dataclass(frozen=True, slots=True)
 class Segment:
@@ -114,9 +123,11 @@ class LedgerChunk:
     """(seq, hash) the first record links to: the ledger head before the chunk."""
     end: tuple[int, bytes]
     rows: list[tuple[Any, ...]]
-    """``ledger_records`` rows (indexer.tables order)."""
-    facts: list[tuple[int, str, dict[str, Any]]]
-    """(index in rows, event type, delta) of records in ``FACT_TYPES``."""
+    """``ledger_records`` rows (indexer.tables order); ``units`` is the delta's canonical
+    decimal text, which both drivers parse (a Decimal would cost a reduce call to pickle)."""
+    facts: list[tuple[int, str, dict[str, Any] | None]]
+    """(index in rows, event type, delta) of records in ``FACT_TYPES``; the delta is None for
+    ``ROW_FACTS``, whose row says all."""
 
 
 def claimed_start(entry: LedgerEntry) -> tuple[int, bytes]:
@@ -152,7 +163,7 @@ def verify_ledger(chain_id: int, ledger: bytes, start: tuple[int, bytes] | None,
         start = claimed_start(entries[0])
     walker = LedgerWalker(domain, head_seq=start[0], head_hash=start[1])
     rows: list[tuple[Any, ...]] = []
-    facts: list[tuple[int, str, dict[str, Any]]] = []
+    facts: list[tuple[int, str, dict[str, Any] | None]] = []
     times: dict[int, dt.datetime] = {}
     # One object per distinct actor, type, fund and investor: the rows travel back from a
     # worker process pickled, and pickle sends an object it has seen as a reference.
@@ -193,10 +204,10 @@ def verify_ledger(chain_id: int, ledger: bytes, start: tuple[int, bytes] | None,
                 investor = d.get("investor", d.get("from_investor"))
                 counterparty = d.get("to_investor")
                 reference = d.get("order", d.get("transfer", d.get("distribution")))
-                if "units" in d:
-                    units = Decimal(d["units"])
+                units = d.get("units")
                 if event_type in FACT_TYPES:
-                    facts.append((len(rows), event_type, d))
+                    facts.append((len(rows), event_type,
+                                  None if event_type in ROW_FACTS else d))
             # The link held, so previousHash is the row before's hash: the same object, which
             # pickle then sends as a reference.
             previous = head if record.previous_hash == head else record.previous_hash
@@ -389,23 +400,27 @@ class Projector:
                         if key not in have:
                             keys.add(key)
         for chunk in decoded.chunks:
-            for _, et, d in chunk.facts:
+            rows = chunk.rows
+            for index, et, d in chunk.facts:
                 if et == "UNITS_ISSUED" or et == "UNITS_REDEEMED":
-                    key = ("units", chain, d["isin"], d["investor"])
+                    row = rows[index]
+                    key = ("units", chain, row[_FUND], row[_INVESTOR])
                     if key not in have:
                         keys.add(key)
                 elif et == "UNITS_TRANSFERRED":
-                    for who in (d["from_investor"], d["to_investor"]):
-                        key = ("units", chain, d["isin"], who)
+                    row = rows[index]
+                    for who in (row[_INVESTOR], row[_COUNTERPARTY]):
+                        key = ("units", chain, row[_FUND], who)
                         if key not in have:
                             keys.add(key)
                 elif et == "DISTRIBUTION_DECLARED":
-                    ref = (chain, d["distribution"])
+                    row = rows[index]
+                    ref = (chain, row[_REFERENCE])
                     if ref not in self.refs:
                         refs.add(ref)
                     elif self.refs[ref] is None:
-                        declared.setdefault(d["distribution"], d["isin"])
-                elif et == "DISTRIBUTION_PAID" and "reinvested_units" in d:
+                        declared.setdefault(row[_REFERENCE], row[_FUND])
+                elif et == "DISTRIBUTION_PAID" and d is not None and "reinvested_units" in d:
                     ref = (chain, d["distribution"])
                     if ref not in self.refs:
                         refs.add(ref)
@@ -495,29 +510,32 @@ class Projector:
                      {k: v for k, v in rows.items() if v}, upserts, decoded.ledger_head,
                      events=decoded.events)
 
-    def _fact(self, i: int, et: str, d: dict[str, Any], ledger_rows: list[tuple[Any, ...]],
-              rows: dict[str, list[tuple[Any, ...]]], change: Any) -> None:
+    def _fact(self, i: int, et: str, d: dict[str, Any] | None,
+              ledger_rows: list[tuple[Any, ...]], rows: dict[str, list[tuple[Any, ...]]],
+              change: Any) -> None:
         row = ledger_rows[i]
-        chain, seq, block_number, time = row[0], row[1], row[2], row[14]
-        fund = d.get("isin")
+        chain, seq, block_number, time, fund = row[0], row[1], row[2], row[14], row[_FUND]
         if et == "UNITS_ISSUED":
-            change("units", block_number, time, seq, 0, fund, d["investor"], Decimal(d["units"]))
+            change("units", block_number, time, seq, 0, fund, row[_INVESTOR], Decimal(row[_UNITS]))
         elif et == "UNITS_REDEEMED":
-            change("units", block_number, time, seq, 0, fund, d["investor"], -Decimal(d["units"]))
+            change("units", block_number, time, seq, 0, fund, row[_INVESTOR],
+                   -Decimal(row[_UNITS]))
         elif et == "UNITS_TRANSFERRED":
-            units = Decimal(d["units"])
-            change("units", block_number, time, seq, 0, fund, d["from_investor"], -units)
-            change("units", block_number, time, seq, 1, fund, d["to_investor"], units)
+            units = Decimal(row[_UNITS])
+            change("units", block_number, time, seq, 0, fund, row[_INVESTOR], -units)
+            change("units", block_number, time, seq, 1, fund, row[_COUNTERPARTY], units)
+        elif et == "DISTRIBUTION_DECLARED":
+            key = (chain, row[_REFERENCE])
+            if self.refs.get(key) is None:
+                self.refs[key] = fund
+                rows["distributions"].append((chain, row[_REFERENCE], fund, seq, block_number))
+        elif d is None:
+            raise AssertionError(f"record {seq}: {et} travelled without its delta")
         elif et == "NAV_PUBLISHED":
             rows["nav_history"].append((
                 chain, seq, block_number, fund, dt.date.fromisoformat(d["nav_date"]),
                 Decimal(d["nav"]), d["currency"], _opt_decimal(d.get("net_assets")),
                 _opt_decimal(d.get("units_outstanding")), time))
-        elif et == "DISTRIBUTION_DECLARED":
-            key = (chain, d["distribution"])
-            if self.refs.get(key) is None:
-                self.refs[key] = fund
-                rows["distributions"].append((chain, d["distribution"], fund, seq, block_number))
         elif et == "DISTRIBUTION_PAID":
             fund = self.refs.get((chain, d["distribution"]))
             if fund is not None:
