@@ -309,7 +309,11 @@ class Indexer:
             self.progress(status)
         async with self._lock:
             started = time.perf_counter()
-            built = await pg.restore_indexes(writer.conn, writer.schema)
+            helper = await pg.connect(self.config.pg_dsn)
+            try:
+                built = await pg.restore_indexes([writer.conn, helper], writer.schema)
+            finally:
+                await helper.close()
             self._deferred = False
         log.info("built %d deferred indexes in %.1fs", built, time.perf_counter() - started)
         for status in self.status.values():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import asyncpg
 import pytest
 from chainkit import FundScenario
 from conftest import run
@@ -149,3 +150,34 @@ def test_one_chain_configured_as_two_sources_is_refused(pg_dsn, schema, analytic
     twice = (ChainConfig(node.url, ledger=ledger.address), ChainConfig(node.url, tokens=(b"\x01" * 20,)))
     with pytest.raises(IndexerError, match="two configured sources are chain"):
         run(Indexer(IndexerConfig(pg_dsn, twice, schema=schema), analytics).run(follow=False))
+
+
+def test_deferred_indexes_build_on_two_connections_and_a_failed_build_leaves_the_rest_listed(
+        pg_dsn, schema):
+    from indexer import pg
+
+    async def indexes(conn) -> set[str]:
+        return {r[0] for r in await conn.fetch(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = $1", schema)}
+
+    async def scenario() -> None:
+        conn, helper = await asyncpg.connect(pg_dsn), await asyncpg.connect(pg_dsn)
+        try:
+            await pg.migrate(conn, schema)
+            await pg.defer_indexes(conn, schema)
+            await conn.execute(f"INSERT INTO {schema}.deferred_indexes (name, definition) VALUES "
+                               f"('broken', 'CREATE INDEX broken ON {schema}.nowhere (x)')")
+            with pytest.raises(asyncpg.UndefinedTableError):
+                await pg.restore_indexes([conn, helper], schema)
+            listed = set(await pg.deferred_indexes(conn, schema))
+            assert "broken" in listed
+            assert not listed & await indexes(conn)  # built and still listed: never both
+            await conn.execute(f"DELETE FROM {schema}.deferred_indexes WHERE name = 'broken'")
+            assert await pg.restore_indexes([conn, helper], schema) == len(listed) - 1
+            assert set(pg.DEFERRABLE_INDEXES) <= await indexes(conn)
+            assert await pg.deferred_indexes(conn, schema) == []
+        finally:
+            await conn.close()
+            await helper.close()
+
+    run(scenario())
