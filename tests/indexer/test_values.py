@@ -1,12 +1,13 @@
-"""Times reach both stores as the instants they name: the PostgreSQL writer and the ClickHouse
-insert convert each distinct time once (indexer.pg._PgTimes, indexer.analytics._Ticks), not
-through the drivers' own per-value conversion."""
+"""Values reach both stores as they are, although the writers bypass the drivers' own
+per-value conversions: times are converted once per distinct value (indexer.pg._PgTimes,
+indexer.analytics._Ticks), decimals travel to ClickHouse as text."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import gc
+from decimal import Decimal
 
 import asyncpg
 from conftest import run
@@ -69,3 +70,21 @@ def test_a_run_leaves_the_collector_thresholds_as_it_found_them(pg_dsn, schema, 
     config = IndexerConfig(pg_dsn, (), schema=schema)
     asyncio.run(Indexer(config, analytics).run(follow=False))
     assert gc.get_threshold() == before
+
+
+def test_decimals_reach_clickhouse_exactly_whatever_their_python_spelling(analytics):
+    values = [Decimal("1E+2"), Decimal("1E-7"), Decimal("-12.5"), Decimal("-0"),
+              Decimal("0." + "0" * 29 + "1"), Decimal("1234567890" * 4 + "12345.5"), "100.5"]
+    t = TIMES[0]
+    changes = [("units", 1, 1, n, 0, "LU0000000001", "inv", v, v, t) for n, v in enumerate(values)]
+    navs = [(1, n, 1, "LU0000000001", t.date(), v, "EUR", None if n % 2 else v, v, t)
+            for n, v in enumerate(values)]
+    analytics.insert("chain:1", {"balance_changes": changes, "nav_history": navs}, None)
+    db = analytics.database
+    exact = [Decimal(str(v)) for v in values]
+    assert [r for r in analytics.query(
+        f"SELECT amount, balance FROM {db}.balance_changes ORDER BY ordinal")] == \
+        [(v, v) for v in exact]
+    assert [r for r in analytics.query(
+        f"SELECT nav, net_assets, units_outstanding FROM {db}.nav_history ORDER BY seq")] == \
+        [(v, None if n % 2 else v, v) for n, v in enumerate(exact)]
