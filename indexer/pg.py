@@ -186,21 +186,23 @@ async def restore_indexes(conns: Sequence[asyncpg.Connection], schema: str) -> i
     async def work(conn: asyncpg.Connection) -> None:
         while todo:
             statement, name = todo.popleft()
-            async with conn.transaction():
-                await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
-                await conn.execute("SET LOCAL max_parallel_maintenance_workers = 0")
-                await conn.execute(statement)
-                if name is not None:
-                    await conn.execute(f"DELETE FROM {s}.deferred_indexes WHERE name = $1",
-                                       name)
+            try:
+                async with conn.transaction():
+                    await conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
+                    await conn.execute("SET LOCAL max_parallel_maintenance_workers = 0")
+                    await conn.execute(statement)
+                    if name is not None:
+                        await conn.execute(f"DELETE FROM {s}.deferred_indexes WHERE name = $1",
+                                           name)
+            except BaseException:
+                todo.clear()  # the other connection stops after its build, not in the middle
+                raise
 
-    tasks = [asyncio.create_task(work(conn)) for conn in conns]
-    try:
-        await asyncio.gather(*tasks)  # the first failure as it is (the runner retries some)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    # Not cancelled on the first failure: a cancel could cut a connection's rollback short.
+    done = await asyncio.gather(*(work(c) for c in conns), return_exceptions=True)
+    for outcome in done:
+        if isinstance(outcome, BaseException):
+            raise outcome
     return len(rows)
 
 
