@@ -101,6 +101,39 @@ class Segment:
     """Events in ``logs`` (a ledger log holds many records), for sizing batches."""
 
 
+def split(segment: Segment, events: int) -> list[Segment]:
+    """``segment`` cut between blocks into parts of at most ``events`` events, where blocks
+    allow (a block holding more is a part of its own). Logs keep their order within a part. A
+    segment with a log of a block it does not hold stays whole, for ``Projector.decode`` to
+    refuse."""
+    if segment.weight <= events or len(segment.blocks) < 2:
+        return [segment]
+    weights = [weigh((log,)) for log in segment.logs]
+    per_block: dict[int, int] = {}
+    for log, w in zip(segment.logs, weights, strict=True):
+        per_block[log.block_number] = per_block.get(log.block_number, 0) + w
+    if not per_block.keys() <= {b.number for b in segment.blocks}:
+        return [segment]
+    bounds: list[list[BlockRef]] = [[]]
+    part_of: dict[int, int] = {}
+    filled = 0
+    for b in segment.blocks:
+        w = per_block.get(b.number, 0)
+        if bounds[-1] and filled + w > events:
+            bounds.append([])
+            filled = 0
+        bounds[-1].append(b)
+        filled += w
+        part_of[b.number] = len(bounds) - 1
+    logs: list[list[RawLog]] = [[] for _ in bounds]
+    loads = [0] * len(bounds)
+    for log, w in zip(segment.logs, weights, strict=True):
+        k = part_of[log.block_number]
+        logs[k].append(log)
+        loads[k] += w
+    return [Segment(bs, ls, n) for bs, ls, n in zip(bounds, logs, loads, strict=True)]
+
+
 def weigh(logs: Sequence[RawLog]) -> int:
     """Events in ``logs``: a RecordsAppended log counts its records (its first data word)."""
     return sum(int.from_bytes(lg.data[:32], "big") if lg.topics and lg.topics[0] ==

@@ -48,6 +48,7 @@ from indexer.project import (
     Projector,
     Segment,
     SourceSpec,
+    split,
     start_verifier,
     verify_ledger,
     weigh,
@@ -534,14 +535,21 @@ class Indexer:
                 merged = Segment([b for s in pending for b in s.blocks],
                                  [lg for s in pending for lg in s.logs], pending_events)
                 pending, pending_events, pending_blocks = [], 0, 0
-                try:
-                    batch = await self._project(projector, last, merged, readers, status)
-                except ForkError as exc:
-                    fork = exc
+                # A node's range can hold far more than a batch (a thousand records a log):
+                # cut it, so that the workers verify one part while the writer writes the last.
+                for part in split(merged, self.config.batch_events):
+                    try:
+                        batch = await self._project(projector, last, part, readers, status)
+                    except ForkError as exc:
+                        fork = exc
+                        break
+                    if batch.last is not None:
+                        last = batch.last
+                    await self._put(queue, batch, writer_task)
+                    if self._stopping.is_set():
+                        break
+                if fork is not None:
                     break
-                if batch.last is not None:
-                    last = batch.last
-                await self._put(queue, batch, writer_task)
         finally:
             for task in inflight:
                 task.cancel()
@@ -602,15 +610,40 @@ class Indexer:
 
     async def _write_loop(self, queue: asyncio.Queue[Batch | None], writer: PgWriter,
                           state: dict[str, Checkpoint], status: Status) -> None:
-        while True:
-            batch = await queue.get()
-            if batch is None:
-                return
-            state["cp"] = await self._write(batch, state["cp"], writer, status)
-            status.indexed = state["cp"].height
-            status.events += batch.events
-            status.rows += batch.row_count
-            self.progress(status)
+        """PostgreSQL takes batch k+1 while ClickHouse takes batch k: ClickHouse still gets
+        only committed rows, in order, one insert at a time."""
+        analytics: asyncio.Task[None] | None = None
+        try:
+            while True:
+                batch = await queue.get()
+                if batch is None:
+                    break
+                async with self._lock:
+                    t = time.perf_counter()
+                    new = await self._write_pg(batch, state["cp"], writer)
+                    status.spent("pg", t)
+                self._failpoints.hit("pg-committed")
+                state["cp"] = new
+                status.indexed = new.height
+                status.events += batch.events
+                status.rows += batch.row_count
+                self.progress(status)
+                if analytics is not None:
+                    await analytics  # raises its failure
+                analytics = asyncio.create_task(self._insert_analytics(
+                    batch, (new.height, 0), status))
+        except BaseException:
+            if analytics is not None:  # let it land: its rows are committed
+                await asyncio.gather(analytics, return_exceptions=True)
+            raise
+        if analytics is not None:
+            await analytics
+
+    async def _insert_analytics(self, batch: Batch, position: tuple[int, int],
+                                status: Status) -> None:
+        t = time.perf_counter()
+        await asyncio.to_thread(self._write_analytics, batch, position)
+        status.spent("clickhouse", t)
 
     async def _write(self, batch: Batch, cp: Checkpoint, writer: PgWriter, status: Status,
                      ) -> Checkpoint:

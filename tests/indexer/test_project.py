@@ -18,7 +18,9 @@ from indexer.project import (
     Segment,
     SourceSpec,
     check_continuity,
+    split,
     verify_ledger,
+    weigh,
 )
 from indexer.runner import RangePlanner
 from indexer.tokens import TRANSFER
@@ -235,6 +237,44 @@ def test_token_transfers_mints_and_burns_make_the_token_register():
     assert len(batch.rows["token_transfers"]) == 3
     balances = {r[3]: r[4] for r in batch.balances}
     assert balances == {"0x" + alice.hex(): 700, "0x" + bob.hex(): 200}
+
+
+# ---- batches cut out of a node's range --------------------------------------------------------------
+
+def _split_segment() -> Segment:
+    segment, _ = ledger_segment(FundScenario(funds=2, investors=5, seed=21).events(120),
+                                per_log=5, per_block=2)
+    return Segment(segment.blocks, segment.logs, weigh(segment.logs))
+
+
+SPLIT_SEGMENT = _split_segment()
+
+
+@given(st.integers(1, 130))
+@settings(max_examples=40, deadline=None)
+def test_a_range_cut_into_batches_projects_to_exactly_the_rows_of_the_whole(events):
+    parts = split(SPLIT_SEGMENT, events)
+    assert [b for p in parts for b in p.blocks] == list(SPLIT_SEGMENT.blocks)
+    assert [lg for p in parts for lg in p.logs] == list(SPLIT_SEGMENT.logs)
+    for p in parts:
+        assert p.weight == weigh(p.logs)
+        assert p.weight <= events or len(p.blocks) == 1
+    whole = project_all(Projector(SourceSpec(CHAIN, LEDGER)), None, SPLIT_SEGMENT)
+    projector, last, batches = Projector(SourceSpec(CHAIN, LEDGER)), None, []
+    for p in parts:
+        batches.append(project_all(projector, last, p))
+        last = batches[-1].last or last
+    assert len(parts) > 1 or events >= SPLIT_SEGMENT.weight
+    for table, rows in whole.rows.items():
+        assert [r for b in batches for r in b.rows.get(table, [])] == rows, table
+    assert batches[-1].ledger_head == whole.ledger_head
+
+
+def test_a_range_with_a_log_of_a_block_it_does_not_hold_is_not_cut():
+    stray = RawLog(LEDGER, (b"\x00" * 32,), b"", 999, b"\x99" * 32, b"\x00" * 32, 0, 0)
+    segment = Segment(SPLIT_SEGMENT.blocks, [*SPLIT_SEGMENT.logs, stray],
+                      SPLIT_SEGMENT.weight + 1)
+    assert split(segment, 10) == [segment]
 
 
 # ---- range planning ------------------------------------------------------------------------------
