@@ -42,6 +42,9 @@ class View:
     ledger_chain: int | None = None
     ledger_seq: int = 0
     bus: tuple[int, int] | None = None
+    balances_current: bool = True
+    """False while a bulk backfill has set the current balances aside (indexer.pg.BALANCES):
+    the register is then read from balance_changes, at the indexed height."""
 
     @classmethod
     async def open(cls, conn: asyncpg.Connection, schema: str) -> View:
@@ -58,6 +61,9 @@ class View:
                     view.ledger_seq = r["ledger_seq"]
             elif r["source"].startswith("bus:"):
                 view.bus = (r["bus_xid"], r["bus_id"])
+        view.balances_current = not await conn.fetchval(
+            f"SELECT exists(SELECT 1 FROM {schema}.deferred_indexes WHERE name = $1)",
+            pg.BALANCES)
         return view
 
     @property
@@ -249,7 +255,7 @@ async def register(view: View, kind: str, chain_id: int | None, asset: str, *,
     key, pinned = decode_cursor(cursor)
     height = pinned if pinned is not None else await resolve_height(view, chain_id, block, at)
     after = str(key[0]) if key else ""
-    if height == view.chains.get(chain_id or -1, (-1, None))[0]:
+    if view.balances_current and height == view.chains.get(chain_id or -1, (-1, None))[0]:
         rows = await view.conn.fetch(
             f"SELECT holder, balance, block_number FROM {view.t('balances')} WHERE kind = $1 "
             f"AND chain_id = $2 AND asset = $3 AND holder > $4 AND balance <> 0 "

@@ -299,7 +299,16 @@ class Indexer:
                 dropped = await pg.defer_indexes(writer.conn, writer.schema)
                 log.info("fresh index: %d secondary indexes deferred to the end of the "
                          "backfill", dropped)
-            self._deferred = bool(await pg.deferred_indexes(writer.conn, writer.schema))
+            deferred = await pg.deferred_indexes(writer.conn, writer.schema)
+            self._deferred = bool(deferred)
+            writer.balances_deferred = pg.BALANCES in deferred
+            if writer.balances_deferred and not fresh:
+                # A bulk backfill stopped before its end: its balances are behind, and the
+                # projector is about to read them.
+                started = time.perf_counter()
+                await writer.conn.execute(pg.rebuild_balances_sql(writer.schema))
+                log.info("resuming a bulk backfill: current balances computed again in %.1fs",
+                         time.perf_counter() - started)
         if self._deferred and not self.config.chains:
             await self._restore_indexes(writer)
 
@@ -320,6 +329,7 @@ class Indexer:
             finally:
                 await helper.close()
             self._deferred = False
+            writer.balances_deferred = False
         log.info("built %d deferred indexes in %.1fs", built, time.perf_counter() - started)
         for status in self.status.values():
             status.seconds["indexes"] = status.seconds.get("indexes", 0.0) + \
@@ -560,6 +570,9 @@ class Indexer:
         if fork is not None:
             raise fork
         if queue.empty() and len(projector.balances) > 2_000_000:
+            if writer.balances_deferred:  # the projector will read the table from now on
+                async with self._lock:
+                    await writer.conn.execute(pg.rebuild_balances_sql(writer.schema))
             projector.forget()
         return state["cp"]
 

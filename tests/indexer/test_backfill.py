@@ -8,7 +8,7 @@ import time
 
 import asyncpg
 import pytest
-from chainkit import FundScenario
+from chainkit import FundScenario, isin
 from conftest import run
 from oracle import assert_no_gaps_or_duplicates, assert_pg_matches_chain, pg_analytics_digests, pg_rows
 
@@ -181,3 +181,45 @@ def test_deferred_indexes_build_on_two_connections_and_a_failed_build_leaves_the
             await helper.close()
 
     run(scenario())
+
+
+def test_a_bulk_backfill_that_resumes_computes_the_balances_it_set_aside_before_reading_them(
+        pg_dsn, schema, analytics, node, ledger):
+    from indexer import pg
+
+    scenario = FundScenario(funds=2, investors=6, seed=17)
+    ledger.append(scenario.events(60))
+    run(Indexer(config(pg_dsn, schema, node, ledger), analytics).run(follow=False))
+    register = run(_register_now(pg_dsn, schema, isin(0)))
+    assert register
+    # What a bulk backfill stopped half-way leaves: no current balances, and the note to
+    # compute them. The API answers from balance_changes meanwhile.
+    pg_rows(pg_dsn, f"DELETE FROM {schema}.balances")
+    pg_rows(pg_dsn, f"INSERT INTO {schema}.deferred_indexes (name, definition) VALUES ($1, $2)",
+            pg.BALANCES, pg.rebuild_balances_sql(schema))
+    assert run(_register_now(pg_dsn, schema, isin(0))) == register
+    ledger.append(scenario.events(60))  # the same holders again: their balances are read
+    run(Indexer(config(pg_dsn, schema, node, ledger), analytics).run(follow=False))
+    assert pg_rows(pg_dsn, f"SELECT count(*) AS n FROM {schema}.deferred_indexes")[0]["n"] == 0
+    bulk = asyncio.run(digest.pg_digests(pg_dsn, schema))
+    other = schema + "_nb"
+    try:
+        run(Indexer(config(pg_dsn, other, node, ledger, bulk=False), analytics).run(follow=False))
+        assert asyncio.run(digest.pg_digests(pg_dsn, other)) == bulk
+    finally:
+        pg_rows(pg_dsn, f"DROP SCHEMA IF EXISTS {other} CASCADE")
+    assert_pg_matches_chain(pg_dsn, schema, node.url, ledger.address, scenario)
+
+
+async def _register_now(dsn: str, schema: str, fund: str) -> list[dict]:
+    from indexer import queries
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            view = await queries.View.open(conn, schema)
+            page, _, _ = await queries.register(view, "units", view.ledger_chain, fund,
+                                                limit=1000)
+            return page
+    finally:
+        await conn.close()
