@@ -59,14 +59,21 @@ def served_transactions(header: BlockHeader, txs: Sequence[Mapping[str, Any]] | 
         raws = [proofs.encode_transaction(t) for t in txs]
     except proofs.ProofError as exc:
         return Failure(n, "transactions", str(exc), source=source)
-    root = proofs.trie_root(raws)
-    if root != header.transactions_root:
-        return Failure(
-            n, "transactions",
-            f"the node's {len(raws)} transactions hash to 0x{root.hex()}, but the sealed header "
-            f"commits to 0x{header.transactions_root.hex()}: the node added, altered, reordered "
-            "or withheld a transaction", source=source)
-    return raws
+    failure = root_mismatch(n, "transactions", raws, header.transactions_root, "a transaction",
+                            source)
+    return raws if failure is None else failure
+
+
+def root_mismatch(n: int, what: str, encoded: Sequence[bytes], sealed_root: bytes, one: str,
+                  source: str) -> Failure | None:
+    """None if the trie of a node's ``encoded`` items (``what``: transactions, receipts) has
+    the root block ``n``'s sealed header commits to; else the Failure naming both roots."""
+    root = proofs.trie_root(encoded)
+    if root == sealed_root:
+        return None
+    return Failure(n, what, f"the node's {len(encoded)} {what} hash to 0x{root.hex()}, but the "
+                   f"sealed header commits to 0x{sealed_root.hex()}: the node added, altered, "
+                   f"reordered or withheld {one}", source=source)
 
 
 def _check_of(message: str) -> str:

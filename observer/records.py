@@ -26,7 +26,7 @@ from chain.ledger.record import LedgerRecord, ledger_anchor
 from chain.ledger.verify import LedgerWalker
 from chain.qbft.header import BlockHeader
 from observer.abc import ChainSource, RpcTransaction
-from observer.blocks import Failure, Sealed, served_transactions
+from observer.blocks import Failure, Sealed, root_mismatch, served_transactions
 
 
 @dataclass
@@ -287,13 +287,10 @@ class LedgerWalk:
             receipts = [proofs.Receipt.from_rpc(r) for r in rpc_receipts]
         except proofs.ProofError as exc:
             return Failure(n, "receipts", str(exc), source=name)
-        root = proofs.trie_root([r.encode() for r in receipts])
-        if root != header.receipts_root:
-            return Failure(
-                n, "receipts",
-                f"the node's {len(receipts)} receipts hash to 0x{root.hex()}, but the sealed header "
-                f"commits to 0x{header.receipts_root.hex()}: the node added, altered, reordered or "
-                "withheld a receipt or log", source=name)
+        failure = root_mismatch(n, "receipts", [r.encode() for r in receipts],
+                                header.receipts_root, "a receipt or log", name)
+        if failure is not None:
+            return failure
         calls: list[tuple[int, bytes, proofs.ReceiptLog]] = []
         for index, (receipt, raw) in enumerate(zip(receipts, rpc_receipts, strict=True)):
             for log in receipt.logs:
