@@ -261,19 +261,14 @@ class LedgerWalk:
         """Jobs of about ``job_records`` records from the pending calls; with ``flush`` the
         rest too, else the rest stays pending for the next blocks."""
         jobs: list[RecordJob] = []
-        calls: list[Call] = []
-        size = 0
-        for call, count in self._pending:
-            calls.append(call)
+        start = size = 0
+        for end, (_, count) in enumerate(self._pending, 1):
             size += count
-            if size >= self.job_records:
-                jobs.append(RecordJob(self.domain, self.require_attestation, tuple(calls), self.keep))
-                calls, size = [], 0
-        self._pending = []
-        if calls and flush:
-            jobs.append(RecordJob(self.domain, self.require_attestation, tuple(calls), self.keep))
-        elif calls:
-            self._pending = [(c, 0) for c in calls[:-1]] + [(calls[-1], size)]
+            if size >= self.job_records or (flush and end == len(self._pending)):
+                jobs.append(RecordJob(self.domain, self.require_attestation,
+                                      tuple(c for c, _ in self._pending[start:end]), self.keep))
+                start, size = end, 0
+        self._pending = self._pending[start:]  # part of a job: it goes on with the next blocks
         return jobs
 
     def _block(self, header: BlockHeader, block: Sealed,
